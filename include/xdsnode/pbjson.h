@@ -65,6 +65,16 @@ int pbjson_decode(const ProtobufCMessageDescriptor *desc, const json_t *json,
  */
 json_t *pbjson_encode(const ProtobufCMessage *msg, char *err, size_t errlen);
 
+/* pbjson_encode_ex() flag: also print fields without presence that hold
+ * their default (proto3 scalars and enums, empty repeated and map fields),
+ * like protobuf's always_print_primitive_fields; unset sub-messages and
+ * oneof members stay omitted. */
+#define PBJSON_EMIT_DEFAULTS 0x1u
+
+/* pbjson_encode() with PBJSON_* flags. */
+json_t *pbjson_encode_ex(const ProtobufCMessage *msg, unsigned flags, char *err,
+                         size_t errlen);
+
 /* Looks up a message type by full name ("envoy.config.cluster.v3.Cluster")
  * or type URL (anything up to the last '/' is ignored). NULL if unknown. */
 const ProtobufCMessageDescriptor *pbjson_type_lookup(const char *name_or_url);
