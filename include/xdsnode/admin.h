@@ -12,13 +12,21 @@
  * body are accepted up to ADMIN_MAX_REQUEST_BYTES, a malformed request gets
  * 400 and the connection closes, headers above ADMIN_MAX_HEADER_BYTES get
  * 431 and close. Only the path before '?' selects a handler (exact match).
- * Routing, as Envoy's admin does:
+ * Routing, as Envoy's admin does (source/server/admin/admin.cc, runCallback
+ * and handlerHelp):
  *  - unknown path: 404, text/plain body "invalid path. admin commands are:\n"
- *    followed by the /help listing;
+ *    followed by the handler lines of the /help listing;
  *  - handler registered as mutating (e.g. /quitquitquit) and method is not
- *    POST: 405 with body "This endpoint requires POST.\n";
- *  - GET /help: "admin commands are:\n" then one line per handler, sorted by
- *    path: "  /path: help text\n".
+ *    POST: 405 with body "Method GET not allowed, POST required." (the
+ *    method as sent, no trailing newline);
+ *  - /help is built in (registered by admin_server_create with Envoy's text
+ *    "print out list of admin commands"): "admin commands are:\n" then one
+ *    line per handler, /help included, sorted by path: "  /path: help text\n".
+ * HEAD is answered like GET (the handler sees method "GET") without a body.
+ * Every response carries Content-Type, Content-Length, Envoy's fallback
+ * "Cache-Control: no-cache, max-age=0" and "X-Content-Type-Options: nosniff",
+ * and "Connection: close" when the server closes after it. Idle connections
+ * are closed after 300 s.
  */
 #ifndef XDSNODE_ADMIN_H
 #define XDSNODE_ADMIN_H
@@ -64,7 +72,8 @@ int admin_server_create(struct ev_loop *loop, const char *address, uint16_t port
 uint16_t admin_server_port(const admin_server *srv);
 
 /* Registers a handler for an exact path ("/ready"). mutates_state marks
- * endpoints that require POST. Returns 0, or -1 if the path exists. */
+ * endpoints that require POST. Returns 0, or -1 if the path exists (/help
+ * always does) or does not start with '/'. */
 int admin_server_add_handler(admin_server *srv, const char *path, const char *help,
                              bool mutates_state, admin_handler_fn fn, void *ctx);
 
