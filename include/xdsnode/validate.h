@@ -1,0 +1,29 @@
+/*
+ * validate.h: semantic checks Envoy makes on a decoded bootstrap or Cluster
+ * (its protoc-gen-validate rules and cluster factory checks) that the JSON
+ * mapping cannot express, plus the settings xdsnode does not support yet.
+ *
+ * Owns: nothing; pure functions over borrowed messages.
+ * Threads: any.
+ * Errors are "PATH: reason", PATH in proto field names with [i] indexes,
+ * prefixed by the caller's `path` (e.g. "static_resources.clusters[2]").
+ */
+#ifndef XDSNODE_VALIDATE_H
+#define XDSNODE_VALIDATE_H
+
+#include <stddef.h>
+
+#include "xdsnode/envoy_types.h"
+
+/* Checks one Cluster. Returns 0, or -1 with err. */
+int validate_cluster(const pb_cluster *c, const char *path, char *err, size_t errlen);
+
+/* Checks a whole bootstrap (clusters, names unique, admin address, and the
+ * parts xdsnode cannot serve yet). Returns 0, or -1 with err. */
+int validate_bootstrap(const pb_bootstrap *b, char *err, size_t errlen);
+
+/* Checks an IPv4/IPv6 literal and port, as a STATIC or EDS endpoint or an
+ * admin address needs. Returns 0, or -1 with err ("PATH: reason"). */
+int validate_socket_address(const pb_address *a, const char *path, char *err, size_t errlen);
+
+#endif
