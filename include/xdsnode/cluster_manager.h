@@ -1,0 +1,68 @@
+/*
+ * cluster_manager.h: the set of clusters the node knows, with what the
+ * admin interface reports about each (the config as received, when it
+ * arrived, which version delivered it).
+ *
+ * Owns: every cm_cluster and its strings and config bytes. A cluster's
+ * config is kept as the serialized Cluster it arrived as, decoded on
+ * demand (config dump), so memory per cluster stays small.
+ * Threads: main thread only (config is applied there; workers will get
+ * immutable snapshots, see ARCHITECTURE.md).
+ */
+#ifndef XDSNODE_CLUSTER_MANAGER_H
+#define XDSNODE_CLUSTER_MANAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "xdsnode/envoy_types.h"
+#include "xdsnode/stats.h"
+
+typedef enum {
+    CM_CLUSTER_ACTIVE = 0, /* routable */
+    CM_CLUSTER_WARMING,    /* waiting for its first EDS assignment */
+} cm_cluster_state;
+
+typedef struct {
+    char *name;
+    uint8_t *config;    /* serialized envoy.config.cluster.v3.Cluster */
+    size_t config_len;
+    int added_via_api;  /* 0: bootstrap static_resources */
+    char *version_info; /* CDS version that delivered it; "" for static */
+    struct timespec last_updated; /* CLOCK_REALTIME */
+    cm_cluster_state state;
+    /* The ClusterLoadAssignment in force, serialized (EDS clusters); NULL
+     * means the config's own load_assignment. */
+    uint8_t *assignment;
+    size_t assignment_len;
+    uint64_t generation; /* bumped on every change of config or assignment */
+    stats_scope *stats;  /* "cluster.<stat name>." (cluster_stats.h) */
+} cm_cluster;
+
+typedef struct cluster_manager cluster_manager;
+
+/* Called on the main thread after any change to the set of clusters, their
+ * configs or their assignments. */
+typedef void (*cm_change_fn)(void *ctx, const cluster_manager *cm);
+
+/* Registers the cluster_manager.* stats and every cluster's stats with
+ * `store` (which must outlive the manager). */
+cluster_manager *cluster_manager_create(stats_store *store);
+void cluster_manager_destroy(cluster_manager *cm);
+
+/* One observer (e.g. the worker snapshot publisher); NULL to clear. */
+void cluster_manager_set_change_listener(cluster_manager *cm, cm_change_fn fn, void *ctx);
+
+/* Adds a static (bootstrap) cluster; its name must be new.
+ * Returns 0, or -1 with err. */
+int cluster_manager_add_static(cluster_manager *cm, const pb_cluster *c, char *err, size_t errlen);
+
+size_t cluster_manager_count(const cluster_manager *cm);
+
+/* Clusters sorted by name (as Envoy lists them). i < count. */
+const cm_cluster *cluster_manager_at(const cluster_manager *cm, size_t i);
+
+const cm_cluster *cluster_manager_find(const cluster_manager *cm, const char *name);
+
+#endif

@@ -1,0 +1,160 @@
+/* cluster_manager.c: the node's clusters, sorted by name (cluster_manager.h). */
+#include "xdsnode/cluster_manager.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xdsnode/cluster_stats.h"
+
+struct cluster_manager {
+    cm_cluster *clusters; /* sorted by name */
+    size_t n, cap;
+    stats_store *store;
+    stats_scope *stats; /* cluster_manager.* */
+    cm_change_fn on_change;
+    void *on_change_ctx;
+};
+
+cluster_manager *cluster_manager_create(stats_store *store)
+{
+    cluster_manager *cm = calloc(1, sizeof(cluster_manager));
+    if (cm == NULL)
+        return NULL;
+    cm->store = store;
+    cm->stats = stats_scope_create("cluster_manager.", cm_stat_defs, CM_STAT_COUNT, NULL, NULL, NULL);
+    if (cm->stats == NULL || stats_store_add(store, cm->stats) != 0) {
+        stats_scope_unref(cm->stats);
+        free(cm);
+        return NULL;
+    }
+    return cm;
+}
+
+static void cm_cluster_free(cluster_manager *cm, cm_cluster *c)
+{
+    if (c->stats) {
+        stats_store_remove(cm->store, c->stats);
+        stats_scope_unref(c->stats);
+    }
+    free(c->name);
+    free(c->config);
+    free(c->version_info);
+    free(c->assignment);
+}
+
+void cluster_manager_destroy(cluster_manager *cm)
+{
+    if (cm == NULL)
+        return;
+    for (size_t i = 0; i < cm->n; i++)
+        cm_cluster_free(cm, &cm->clusters[i]);
+    stats_store_remove(cm->store, cm->stats);
+    stats_scope_unref(cm->stats);
+    free(cm->clusters);
+    free(cm);
+}
+
+void cluster_manager_set_change_listener(cluster_manager *cm, cm_change_fn fn, void *ctx)
+{
+    cm->on_change = fn;
+    cm->on_change_ctx = ctx;
+}
+
+/* Recomputes the cluster_manager.* gauges and tells the observer. */
+static void cm_changed(cluster_manager *cm)
+{
+    size_t active = 0, warming = 0;
+    for (size_t i = 0; i < cm->n; i++) {
+        if (cm->clusters[i].state == CM_CLUSTER_WARMING)
+            warming++;
+        else
+            active++;
+    }
+    stats_set(cm->stats, CM_STAT_ACTIVE_CLUSTERS, (int64_t)active);
+    stats_set(cm->stats, CM_STAT_WARMING_CLUSTERS, (int64_t)warming);
+    if (cm->on_change)
+        cm->on_change(cm->on_change_ctx, cm);
+}
+
+/* Index where `name` is or would be inserted; *found says which. */
+static size_t lower_bound(const cluster_manager *cm, const char *name, int *found)
+{
+    size_t lo = 0, hi = cm->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(cm->clusters[mid].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < cm->n && strcmp(cm->clusters[lo].name, name) == 0;
+    return lo;
+}
+
+static int reserve(cluster_manager *cm)
+{
+    if (cm->n < cm->cap)
+        return 0;
+    size_t cap = cm->cap ? cm->cap * 2 : 16;
+    cm_cluster *p = realloc(cm->clusters, cap * sizeof(*p));
+    if (p == NULL)
+        return -1;
+    cm->clusters = p;
+    cm->cap = cap;
+    return 0;
+}
+
+static int fill_cluster(cluster_manager *cm, cm_cluster *out, const pb_cluster *c)
+{
+    memset(out, 0, sizeof(*out));
+    out->config_len = protobuf_c_message_get_packed_size(&c->base);
+    out->config = malloc(out->config_len ? out->config_len : 1);
+    out->name = strdup(c->name);
+    out->version_info = strdup("");
+    out->stats = cluster_stats_scope_create(c->alt_stat_name[0] ? c->alt_stat_name : c->name);
+    if (out->config == NULL || out->name == NULL || out->version_info == NULL ||
+        out->stats == NULL || stats_store_add(cm->store, out->stats) != 0) {
+        cm_cluster_free(cm, out);
+        return -1;
+    }
+    protobuf_c_message_pack(&c->base, out->config);
+    clock_gettime(CLOCK_REALTIME, &out->last_updated);
+    out->generation = 1;
+    return 0;
+}
+
+int cluster_manager_add_static(cluster_manager *cm, const pb_cluster *c, char *err, size_t errlen)
+{
+    int found;
+    size_t at = lower_bound(cm, c->name, &found);
+    if (found) {
+        snprintf(err, errlen, "cluster manager: duplicate cluster '%s'", c->name);
+        return -1;
+    }
+    cm_cluster entry;
+    if (reserve(cm) != 0 || fill_cluster(cm, &entry, c) != 0) {
+        snprintf(err, errlen, "cluster manager: out of memory");
+        return -1;
+    }
+    memmove(&cm->clusters[at + 1], &cm->clusters[at], (cm->n - at) * sizeof(cm_cluster));
+    cm->clusters[at] = entry;
+    cm->n++;
+    stats_inc(cm->stats, CM_STAT_CLUSTER_ADDED);
+    cm_changed(cm);
+    return 0;
+}
+
+size_t cluster_manager_count(const cluster_manager *cm) { return cm->n; }
+
+const cm_cluster *cluster_manager_at(const cluster_manager *cm, size_t i)
+{
+    return i < cm->n ? &cm->clusters[i] : NULL;
+}
+
+const cm_cluster *cluster_manager_find(const cluster_manager *cm, const char *name)
+{
+    int found;
+    size_t at = lower_bound(cm, name, &found);
+    return found ? &cm->clusters[at] : NULL;
+}
