@@ -25,13 +25,16 @@ PROTO_INC := $(PSRC)/fix $(PSRC)/envoy-api $(PSRC)/xds $(PSRC)/googleapis \
              $(PSRC)/protoc-gen-validate /usr/include
 
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -pthread
-CFLAGS   := $(BASE_CFLAGS) -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+CFLAGS   := $(BASE_CFLAGS) -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-format-truncation \
             -Iinclude -I$(GEN) $(PKG_CFLAGS)
 GEN_CFLAGS := $(BASE_CFLAGS) -w -Iinclude -I$(GEN) $(PKG_CFLAGS)
 LDLIBS   := $(PKG_LIBS) -lev -lhttp_parser -pthread -lm
 
-# Our sources: every .c under src/ except the entry point, plus xds/.
-LIB_SRCS := $(filter-out src/main.c,$(shell find src -name '*.c' 2>/dev/null | LC_ALL=C sort))
+# Our sources: every .c under src/ except the entry point, plus the xDS
+# client (xds/client/). The mock control plane (xds/cp/) is its own binary.
+LIB_SRCS := $(filter-out src/main.c,$(shell find src xds/client -name '*.c' 2>/dev/null | LC_ALL=C sort))
+CP_SRCS  := $(shell find xds/cp -name '*.c' 2>/dev/null | LC_ALL=C sort)
+CP_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CP_SRCS))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 UNIT_SRCS := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | LC_ALL=C sort)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
@@ -39,7 +42,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 .PHONY: all test asan demo bench clean deps protos unit-bins
 .DELETE_ON_ERROR:
 
-all: $(BUILD)/xdsnode
+all: $(BUILD)/xdsnode $(if $(CP_SRCS),$(BUILD)/xdsnode-cp)
 
 deps:
 	@./scripts/install-deps.sh
@@ -54,9 +57,13 @@ $(BUILD)/proto-files.txt: $(PSRC)/.stamp proto/roots.txt scripts/proto-closure.s
 	./scripts/proto-closure.sh proto/roots.txt $(PROTO_INC) > $@.tmp
 	@mv $@.tmp $@
 
-$(GEN)/.stamp: $(BUILD)/proto-files.txt scripts/gen-registry.sh
+# xdsnode's own protos live in proto/xdsnode/ and may import Envoy's.
+OWN_PROTOS := $(shell find proto/xdsnode -name '*.proto' 2>/dev/null | LC_ALL=C sort)
+
+$(GEN)/.stamp: $(BUILD)/proto-files.txt scripts/gen-registry.sh $(OWN_PROTOS)
 	@rm -rf $(GEN) && mkdir -p $(GEN)
 	protoc-c $(addprefix -I,$(PROTO_INC)) --c_out=$(GEN) $$(cat $(BUILD)/proto-files.txt)
+	$(if $(OWN_PROTOS),protoc-c -Iproto $(addprefix -I,$(PROTO_INC)) --c_out=$(GEN) $(patsubst proto/%,%,$(OWN_PROTOS)))
 	./scripts/gen-registry.sh $(GEN) > $(GEN)/pb_registry.c
 	@touch $@
 
@@ -75,7 +82,8 @@ $(BUILD)/genobj/%.o: $(GEN)/%.c $(GEN)/.stamp
 
 $(BUILD)/libenvoyapi.a: $(GEN_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "AR $@"
+	@ar rcs $@ $^
 
 protos: $(BUILD)/libenvoyapi.a
 
@@ -83,22 +91,30 @@ protos: $(BUILD)/libenvoyapi.a
 
 $(BUILD)/obj/%.o: %.c $(GEN)/.stamp
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
--include $(LIB_OBJS:.o=.d) $(BUILD)/obj/src/main.d
+-include $(LIB_OBJS:.o=.d) $(CP_OBJS:.o=.d) $(BUILD)/obj/src/main.d
 
 $(BUILD)/libxdsnode.a: $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "AR $@"
+	@ar rcs $@ $^
 
 $(BUILD)/xdsnode: $(BUILD)/obj/src/main.o $(BUILD)/libxdsnode.a $(BUILD)/libenvoyapi.a
-	$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "LD $@"
+	@$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/xdsnode-cp: $(CP_OBJS) $(BUILD)/libxdsnode.a $(BUILD)/libenvoyapi.a
+	@echo "LD $@"
+	@$(CC) $(BASE_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # --- tests ----------------------------------------------------------------
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libxdsnode.a $(BUILD)/libenvoyapi.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags criterion) -o $@ $< \
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) $(shell pkg-config --cflags criterion) -o $@ $< \
 	    $(BUILD)/libxdsnode.a $(BUILD)/libenvoyapi.a $(LDLIBS) $(shell pkg-config --libs criterion)
 
 unit-bins: $(UNIT_BINS)
