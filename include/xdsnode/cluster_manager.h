@@ -38,6 +38,13 @@ typedef struct {
     size_t assignment_len;
     uint64_t generation; /* bumped on every change of config or assignment */
     stats_scope *stats;  /* "cluster.<stat name>." (cluster_stats.h) */
+    /* A CDS update of an active cluster that waits for its EDS assignment
+     * (Envoy's warming update): the active config keeps serving until then.
+     * NULL when none. */
+    uint8_t *warming_config;
+    size_t warming_config_len;
+    char *warming_version;
+    struct timespec warming_updated;
 } cm_cluster;
 
 typedef struct cluster_manager cluster_manager;
@@ -57,6 +64,35 @@ void cluster_manager_set_change_listener(cluster_manager *cm, cm_change_fn fn, v
 /* Adds a static (bootstrap) cluster; its name must be new.
  * Returns 0, or -1 with err. */
 int cluster_manager_add_static(cluster_manager *cm, const pb_cluster *c, char *err, size_t errlen);
+
+/* Dynamic (CDS) clusters. A cluster named like a static one is refused.
+ * `warming`: an EDS cluster that must wait for its assignment; a new one
+ * enters CM_CLUSTER_WARMING, an active one keeps serving its current
+ * config and holds the new one as warming_config. Otherwise the new config
+ * is active at once. Returns 0, or -1 with err. */
+int cluster_manager_upsert_dynamic(cluster_manager *cm, const pb_cluster *c, const uint8_t *bytes,
+                                   size_t len, const char *version, int warming,
+                                   char *err, size_t errlen);
+
+/* Removes a dynamic cluster; a static or unknown name is a no-op
+ * returning -1. */
+int cluster_manager_remove_dynamic(cluster_manager *cm, const char *name);
+
+/* Sets the assignment (serialized ClusterLoadAssignment, copied) of the
+ * named cluster and finishes its warming: a warming config becomes the
+ * active one. Returns 0, or -1 if the cluster is unknown. */
+int cluster_manager_set_assignment(cluster_manager *cm, const char *name, const uint8_t *cla,
+                                   size_t len);
+
+/* Finishes warming without an assignment (initial_fetch_timeout). */
+int cluster_manager_finish_warming(cluster_manager *cm, const char *name);
+
+/* Groups changes: listeners hear once, at the outermost end. */
+void cluster_manager_begin_batch(cluster_manager *cm);
+void cluster_manager_end_batch(cluster_manager *cm);
+
+/* The cluster_manager.* stats scope (for CDS subscription stats owners). */
+stats_scope *cluster_manager_stats(cluster_manager *cm);
 
 size_t cluster_manager_count(const cluster_manager *cm);
 

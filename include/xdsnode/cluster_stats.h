@@ -73,7 +73,9 @@
     X(CB_HIGH_CX_POOL_OPEN, "circuit_breakers.high.cx_pool_open", STAT_GAUGE)              \
     X(CB_HIGH_RQ_PENDING_OPEN, "circuit_breakers.high.rq_pending_open", STAT_GAUGE)        \
     X(CB_HIGH_RQ_OPEN, "circuit_breakers.high.rq_open", STAT_GAUGE)                        \
-    X(CB_HIGH_RQ_RETRY_OPEN, "circuit_breakers.high.rq_retry_open", STAT_GAUGE)
+    X(CB_HIGH_RQ_RETRY_OPEN, "circuit_breakers.high.rq_retry_open", STAT_GAUGE)            \
+    /* xdsnode: Cluster fields set but not acted on (kept, shown in /config_dump) */     \
+    X(XDSNODE_IGNORED_FIELDS, "xdsnode_ignored_fields", STAT_GAUGE)
 
 #define CLUSTER_STAT_ENUM(id, name, type) CLUSTER_STAT_##id,
 enum { CLUSTER_STATS(CLUSTER_STAT_ENUM) CLUSTER_STAT_COUNT };

@@ -14,6 +14,8 @@ struct cluster_manager {
     stats_scope *stats; /* cluster_manager.* */
     cm_change_fn on_change;
     void *on_change_ctx;
+    int batch_depth;
+    int batch_dirty;
 };
 
 cluster_manager *cluster_manager_create(stats_store *store)
@@ -41,6 +43,8 @@ static void cm_cluster_free(cluster_manager *cm, cm_cluster *c)
     free(c->config);
     free(c->version_info);
     free(c->assignment);
+    free(c->warming_config);
+    free(c->warming_version);
 }
 
 void cluster_manager_destroy(cluster_manager *cm)
@@ -64,18 +68,36 @@ void cluster_manager_set_change_listener(cluster_manager *cm, cm_change_fn fn, v
 /* Recomputes the cluster_manager.* gauges and tells the observer. */
 static void cm_changed(cluster_manager *cm)
 {
+    if (cm->batch_depth > 0) {
+        cm->batch_dirty = 1;
+        return;
+    }
     size_t active = 0, warming = 0;
     for (size_t i = 0; i < cm->n; i++) {
         if (cm->clusters[i].state == CM_CLUSTER_WARMING)
             warming++;
         else
             active++;
+        if (cm->clusters[i].warming_config)
+            warming++;
     }
     stats_set(cm->stats, CM_STAT_ACTIVE_CLUSTERS, (int64_t)active);
     stats_set(cm->stats, CM_STAT_WARMING_CLUSTERS, (int64_t)warming);
     if (cm->on_change)
         cm->on_change(cm->on_change_ctx, cm);
 }
+
+void cluster_manager_begin_batch(cluster_manager *cm) { cm->batch_depth++; }
+
+void cluster_manager_end_batch(cluster_manager *cm)
+{
+    if (cm->batch_depth > 0 && --cm->batch_depth == 0 && cm->batch_dirty) {
+        cm->batch_dirty = 0;
+        cm_changed(cm);
+    }
+}
+
+stats_scope *cluster_manager_stats(cluster_manager *cm) { return cm->stats; }
 
 /* Index where `name` is or would be inserted; *found says which. */
 static size_t lower_bound(const cluster_manager *cm, const char *name, int *found)
@@ -105,13 +127,21 @@ static int reserve(cluster_manager *cm)
     return 0;
 }
 
-static int fill_cluster(cluster_manager *cm, cm_cluster *out, const pb_cluster *c)
+static uint8_t *copy_bytes(const uint8_t *data, size_t len)
+{
+    uint8_t *p = malloc(len ? len : 1);
+    if (p != NULL && len)
+        memcpy(p, data, len);
+    return p;
+}
+
+static int fill_cluster(cluster_manager *cm, cm_cluster *out, const pb_cluster *c, const char *version)
 {
     memset(out, 0, sizeof(*out));
     out->config_len = protobuf_c_message_get_packed_size(&c->base);
     out->config = malloc(out->config_len ? out->config_len : 1);
     out->name = strdup(c->name);
-    out->version_info = strdup("");
+    out->version_info = strdup(version);
     out->stats = cluster_stats_scope_create(c->alt_stat_name[0] ? c->alt_stat_name : c->name);
     if (out->config == NULL || out->name == NULL || out->version_info == NULL ||
         out->stats == NULL || stats_store_add(cm->store, out->stats) != 0) {
@@ -133,7 +163,7 @@ int cluster_manager_add_static(cluster_manager *cm, const pb_cluster *c, char *e
         return -1;
     }
     cm_cluster entry;
-    if (reserve(cm) != 0 || fill_cluster(cm, &entry, c) != 0) {
+    if (reserve(cm) != 0 || fill_cluster(cm, &entry, c, "") != 0) {
         snprintf(err, errlen, "cluster manager: out of memory");
         return -1;
     }
@@ -157,4 +187,166 @@ const cm_cluster *cluster_manager_find(const cluster_manager *cm, const char *na
     int found;
     size_t at = lower_bound(cm, name, &found);
     return found ? &cm->clusters[at] : NULL;
+}
+
+/* --- dynamic clusters ------------------------------------------------------ */
+
+static cm_cluster *find_mut(cluster_manager *cm, const char *name)
+{
+    int found;
+    size_t at = lower_bound(cm, name, &found);
+    return found ? &cm->clusters[at] : NULL;
+}
+
+static int replace_warming(cm_cluster *e, const uint8_t *bytes, size_t len, const char *version)
+{
+    uint8_t *cfg = copy_bytes(bytes, len);
+    char *ver = strdup(version);
+    if (cfg == NULL || ver == NULL) {
+        free(cfg);
+        free(ver);
+        return -1;
+    }
+    free(e->warming_config);
+    free(e->warming_version);
+    e->warming_config = cfg;
+    e->warming_config_len = len;
+    e->warming_version = ver;
+    clock_gettime(CLOCK_REALTIME, &e->warming_updated);
+    return 0;
+}
+
+static int replace_active(cm_cluster *e, const uint8_t *bytes, size_t len, const char *version)
+{
+    uint8_t *cfg = copy_bytes(bytes, len);
+    char *ver = strdup(version);
+    if (cfg == NULL || ver == NULL) {
+        free(cfg);
+        free(ver);
+        return -1;
+    }
+    free(e->config);
+    free(e->version_info);
+    e->config = cfg;
+    e->config_len = len;
+    e->version_info = ver;
+    clock_gettime(CLOCK_REALTIME, &e->last_updated);
+    free(e->warming_config);
+    free(e->warming_version);
+    e->warming_config = NULL;
+    e->warming_version = NULL;
+    e->generation++;
+    return 0;
+}
+
+static int insert_dynamic(cluster_manager *cm, const pb_cluster *c, const char *version, int warming,
+                          char *err, size_t errlen)
+{
+    int found;
+    size_t at = lower_bound(cm, c->name, &found);
+    cm_cluster entry;
+    if (reserve(cm) != 0 || fill_cluster(cm, &entry, c, version) != 0) {
+        snprintf(err, errlen, "cluster manager: out of memory");
+        return -1;
+    }
+    entry.added_via_api = 1;
+    entry.state = warming ? CM_CLUSTER_WARMING : CM_CLUSTER_ACTIVE;
+    memmove(&cm->clusters[at + 1], &cm->clusters[at], (cm->n - at) * sizeof(cm_cluster));
+    cm->clusters[at] = entry;
+    cm->n++;
+    stats_inc(cm->stats, CM_STAT_CLUSTER_ADDED);
+    return 0;
+}
+
+int cluster_manager_upsert_dynamic(cluster_manager *cm, const pb_cluster *c, const uint8_t *bytes,
+                                   size_t len, const char *version, int warming,
+                                   char *err, size_t errlen)
+{
+    cm_cluster *e = find_mut(cm, c->name);
+    int rc;
+    if (e == NULL) {
+        rc = insert_dynamic(cm, c, version, warming, err, errlen);
+    } else if (!e->added_via_api) {
+        snprintf(err, errlen, "cannot update static cluster '%s'", c->name);
+        return -1;
+    } else {
+        if (e->state == CM_CLUSTER_ACTIVE && warming)
+            rc = replace_warming(e, bytes, len, version);
+        else
+            rc = replace_active(e, bytes, len, version);
+        if (rc == 0 && !warming)
+            e->state = CM_CLUSTER_ACTIVE;
+        if (rc != 0)
+            snprintf(err, errlen, "cluster manager: out of memory");
+        else
+            stats_inc(cm->stats, CM_STAT_CLUSTER_MODIFIED);
+    }
+    if (rc == 0)
+        cm_changed(cm);
+    return rc;
+}
+
+int cluster_manager_remove_dynamic(cluster_manager *cm, const char *name)
+{
+    int found;
+    size_t at = lower_bound(cm, name, &found);
+    if (!found || !cm->clusters[at].added_via_api)
+        return -1;
+    cm_cluster_free(cm, &cm->clusters[at]);
+    memmove(&cm->clusters[at], &cm->clusters[at + 1], (cm->n - at - 1) * sizeof(cm_cluster));
+    cm->n--;
+    stats_inc(cm->stats, CM_STAT_CLUSTER_REMOVED);
+    cm_changed(cm);
+    return 0;
+}
+
+/* Makes a warming config (or a warming new cluster) the active one. */
+static int promote(cm_cluster *e)
+{
+    if (e->warming_config) {
+        uint8_t *cfg = e->warming_config;
+        size_t len = e->warming_config_len;
+        char *ver = e->warming_version;
+        e->warming_config = NULL;
+        e->warming_version = NULL;
+        free(e->config);
+        free(e->version_info);
+        e->config = cfg;
+        e->config_len = len;
+        e->version_info = ver;
+        e->last_updated = e->warming_updated;
+    }
+    e->state = CM_CLUSTER_ACTIVE;
+    e->generation++;
+    return 0;
+}
+
+int cluster_manager_set_assignment(cluster_manager *cm, const char *name, const uint8_t *cla,
+                                   size_t len)
+{
+    cm_cluster *e = find_mut(cm, name);
+    if (e == NULL)
+        return -1;
+    uint8_t *copy = copy_bytes(cla, len);
+    if (copy == NULL)
+        return -1;
+    free(e->assignment);
+    e->assignment = copy;
+    e->assignment_len = len;
+    promote(e);
+    stats_inc(cm->stats, CM_STAT_CLUSTER_UPDATED);
+    cm_changed(cm);
+    return 0;
+}
+
+int cluster_manager_finish_warming(cluster_manager *cm, const char *name)
+{
+    cm_cluster *e = find_mut(cm, name);
+    if (e == NULL)
+        return -1;
+    if (e->state == CM_CLUSTER_ACTIVE && e->warming_config == NULL)
+        return 0;
+    promote(e);
+    cm_changed(cm);
+    return 0;
 }
