@@ -18,6 +18,17 @@
 /* Checks one Cluster. Returns 0, or -1 with err. */
 int validate_cluster(const pb_cluster *c, const char *path, char *err, size_t errlen);
 
+/* Lists (comma-separated, into out) the fields set on `c` that xdsnode
+ * keeps and shows but does not act on (e.g. outlier_detection, metadata).
+ * Returns how many there are. */
+size_t validate_cluster_ignored_fields(const pb_cluster *c, char *out, size_t outlen);
+
+/* Checks the node metadata keys istiod decodes (xds-facts §4.4): values
+ * that must be strings (INSTANCE_IPS, ISTIO_VERSION, NAMESPACE, ...,
+ * and "true"/"false" flags) and ones that must be objects (LABELS,
+ * ANNOTATIONS, PROXY_CONFIG). Returns 0, or -1 with err. */
+int validate_node_metadata(const pb_node *node, const char *path, char *err, size_t errlen);
+
 /* Checks a whole bootstrap (clusters, names unique, admin address, and the
  * parts xdsnode cannot serve yet). Returns 0, or -1 with err. */
 int validate_bootstrap(const pb_bootstrap *b, char *err, size_t errlen);

@@ -94,6 +94,27 @@ static int validate_transport_socket(const Envoy__Config__Core__V3__TransportSoc
     return fail(err, errlen, path, "transport_socket", why);
 }
 
+static int is_plaintext_socket(const Envoy__Config__Core__V3__TransportSocket *ts)
+{
+    char err[8];
+    return ts == NULL || validate_transport_socket(ts, "", err, sizeof(err)) == 0;
+}
+
+/* Istio sends transport_socket_matches with a TLS match and a plaintext
+ * fallback; without a plaintext one, traffic would need TLS. */
+static int validate_socket_matches(const pb_cluster *c, const char *path, char *err, size_t errlen)
+{
+    if (c->n_transport_socket_matches == 0)
+        return 0;
+    for (size_t i = 0; i < c->n_transport_socket_matches; i++) {
+        if (is_plaintext_socket(c->transport_socket_matches[i]->transport_socket))
+            return 0;
+    }
+    return fail(err, errlen, path, "transport_socket_matches",
+                "unsupported: no match uses a plaintext transport socket "
+                "(TLS is not implemented yet)");
+}
+
 static int validate_protocol_options(const pb_cluster *c, const char *path, char *err, size_t errlen)
 {
     char p[512];
@@ -150,7 +171,16 @@ int validate_cluster(const pb_cluster *c, const char *path, char *err, size_t er
                     "cannot create an EDS cluster without an EDS config");
     if (!is_eds && c->eds_cluster_config != NULL)
         return fail(err, errlen, path, "eds_cluster_config", "is only valid with type EDS");
+    if (is_eds && c->eds_cluster_config->eds_config != NULL &&
+        c->eds_cluster_config->eds_config->config_source_specifier_case !=
+            ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS)
+        return fail(err, errlen, path, "eds_cluster_config.eds_config",
+                    "unsupported: only ads is supported as the EDS config source");
+    if (is_eds && c->eds_cluster_config->eds_config == NULL)
+        return fail(err, errlen, path, "eds_cluster_config.eds_config", "is required");
     if (c->transport_socket && validate_transport_socket(c->transport_socket, path, err, errlen) != 0)
+        return -1;
+    if (validate_socket_matches(c, path, err, errlen) != 0)
         return -1;
     if (validate_protocol_options(c, path, err, errlen) != 0)
         return -1;
@@ -193,8 +223,81 @@ static int validate_static_clusters(const Envoy__Config__Bootstrap__V3__Bootstra
     return 0;
 }
 
+static int is_ads_source(const Envoy__Config__Core__V3__ConfigSource *cs)
+{
+    return cs != NULL &&
+           cs->config_source_specifier_case == ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS;
+}
+
+static const pb_cluster *find_static_cluster(const pb_bootstrap *b, const char *name)
+{
+    const Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = b->static_resources;
+    for (size_t i = 0; sr && i < sr->n_clusters; i++) {
+        if (strcmp(sr->clusters[i]->name, name) == 0)
+            return sr->clusters[i];
+    }
+    return NULL;
+}
+
+static int validate_ads_config(const pb_bootstrap *b, char *err, size_t errlen)
+{
+    const Envoy__Config__Core__V3__ApiConfigSource *ads = b->dynamic_resources->ads_config;
+    const char *path = "dynamic_resources.ads_config";
+    if (ads->api_type != ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__GRPC &&
+        ads->api_type != ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__DELTA_GRPC)
+        return fail(err, errlen, path, "api_type", "unsupported: only GRPC and DELTA_GRPC");
+    if (ads->n_grpc_services == 0)
+        return fail(err, errlen, path, "grpc_services", "one gRPC service is required");
+    const Envoy__Config__Core__V3__GrpcService *gs = ads->grpc_services[0];
+    if (gs->target_specifier_case == ENVOY__CONFIG__CORE__V3__GRPC_SERVICE__TARGET_SPECIFIER_GOOGLE_GRPC) {
+        if (gs->google_grpc->target_uri[0] == '\0')
+            return fail(err, errlen, path, "grpc_services[0].google_grpc.target_uri", "must not be empty");
+        return 0;
+    }
+    if (gs->target_specifier_case != ENVOY__CONFIG__CORE__V3__GRPC_SERVICE__TARGET_SPECIFIER_ENVOY_GRPC)
+        return fail(err, errlen, path, "grpc_services[0]", "envoy_grpc or google_grpc is required");
+    const pb_cluster *c = find_static_cluster(b, gs->envoy_grpc->cluster_name);
+    if (c == NULL) {
+        char why[300];
+        snprintf(why, sizeof(why), "unknown static cluster '%s'", gs->envoy_grpc->cluster_name);
+        return fail(err, errlen, path, "grpc_services[0].envoy_grpc.cluster_name", why);
+    }
+    if (c->load_assignment == NULL || c->load_assignment->n_endpoints == 0 ||
+        c->load_assignment->endpoints[0]->n_lb_endpoints == 0)
+        return fail(err, errlen, path, "grpc_services[0].envoy_grpc.cluster_name",
+                    "the xDS cluster has no endpoint");
+    return 0;
+}
+
+static int validate_dynamic_resources(const pb_bootstrap *b, char *err, size_t errlen)
+{
+    const Envoy__Config__Bootstrap__V3__Bootstrap__DynamicResources *dr = b->dynamic_resources;
+    const Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = b->static_resources;
+    int has_ads = dr && dr->ads_config;
+    for (size_t i = 0; sr && i < sr->n_clusters; i++) {
+        const pb_cluster *c = sr->clusters[i];
+        if (c->eds_cluster_config && !has_ads) {
+            char p[128];
+            snprintf(p, sizeof(p), "static_resources.clusters[%zu].eds_cluster_config", i);
+            return fail(err, errlen, p, "eds_config", "needs dynamic_resources.ads_config");
+        }
+    }
+    if (dr == NULL)
+        return 0;
+    if (dr->cds_config && !is_ads_source(dr->cds_config))
+        return fail(err, errlen, "dynamic_resources", "cds_config", "unsupported: only ads is supported");
+    if (dr->cds_config && !has_ads)
+        return fail(err, errlen, "dynamic_resources", "ads_config", "is required by cds_config: {ads: {}}");
+    if (dr->lds_resources_locator[0] || dr->cds_resources_locator[0])
+        return fail(err, errlen, "dynamic_resources", dr->lds_resources_locator[0] ?
+                    "lds_resources_locator" : "cds_resources_locator", "unsupported: xdstp locators");
+    return has_ads ? validate_ads_config(b, err, errlen) : 0;
+}
+
 int validate_bootstrap(const pb_bootstrap *b, char *err, size_t errlen)
 {
+    if (validate_node_metadata(b->node, "node", err, errlen) != 0)
+        return -1;
     if (b->static_resources) {
         if (b->static_resources->n_listeners > 0)
             return fail(err, errlen, "static_resources", "listeners",
@@ -205,11 +308,126 @@ int validate_bootstrap(const pb_bootstrap *b, char *err, size_t errlen)
         if (validate_static_clusters(b->static_resources, err, errlen) != 0)
             return -1;
     }
-    if (b->dynamic_resources)
-        return fail(err, errlen, "", "dynamic_resources",
-                    "unsupported: xDS is not implemented yet");
+    if (validate_dynamic_resources(b, err, errlen) != 0)
+        return -1;
     if (b->admin && b->admin->address &&
         validate_socket_address(b->admin->address, "admin.address", err, errlen) != 0)
         return -1;
+    return 0;
+}
+
+/* --- fields kept but not acted on ------------------------------------------ */
+
+/* Cluster fields the node acts on (or checks, like transport sockets). */
+static const char *const acted_cluster_fields[] = {
+    "name", "type", "eds_cluster_config", "connect_timeout", "per_connection_buffer_limit_bytes",
+    "lb_policy", "load_assignment", "circuit_breakers", "upstream_connection_options",
+    "typed_extension_protocol_options", "alt_stat_name", "dns_refresh_rate", "dns_lookup_family",
+    "respect_dns_ttl", "transport_socket", "transport_socket_matches",
+    "max_requests_per_connection", "common_http_protocol_options", "http_protocol_options",
+    "http2_protocol_options", "least_request_lb_config", "round_robin_lb_config",
+};
+
+static int field_is_acted(const char *name)
+{
+    for (size_t i = 0; i < sizeof(acted_cluster_fields) / sizeof(acted_cluster_fields[0]); i++) {
+        if (strcmp(acted_cluster_fields[i], name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether a (proto3) field holds a non-default value. */
+static int field_is_set(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+    const uint8_t *base = (const uint8_t *)m;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED)
+        return *(const size_t *)(base + f->quantifier_offset) > 0;
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+        return *(const uint32_t *)(base + f->quantifier_offset) == f->id;
+    const void *slot = base + f->offset;
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return *(void *const *)slot != NULL;
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(char *const *)slot;
+        return s != NULL && s[0] != '\0';
+    }
+    case PROTOBUF_C_TYPE_BOOL:
+        return *(const protobuf_c_boolean *)slot != 0;
+    case PROTOBUF_C_TYPE_BYTES:
+        return ((const ProtobufCBinaryData *)slot)->len > 0;
+    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_SFIXED64: case PROTOBUF_C_TYPE_DOUBLE:
+        return *(const uint64_t *)slot != 0;
+    default:
+        return *(const uint32_t *)slot != 0;
+    }
+}
+
+size_t validate_cluster_ignored_fields(const pb_cluster *c, char *out, size_t outlen)
+{
+    const ProtobufCMessageDescriptor *d = c->base.descriptor;
+    size_t count = 0, used = 0;
+    if (outlen)
+        out[0] = '\0';
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (field_is_acted(f->name) || !field_is_set(&c->base, f))
+            continue;
+        count++;
+        if (used < outlen) {
+            int n = snprintf(out + used, outlen - used, "%s%s", used ? ", " : "", f->name);
+            used += n > 0 ? (size_t)n : 0;
+        }
+    }
+    return count;
+}
+
+/* --- node metadata (istiod decodes it into typed NodeMetadata) ------------ */
+
+static const char *const istio_string_keys[] = {
+    "ISTIO_VERSION", "NAMESPACE", "INSTANCE_IPS", "CLUSTER_ID", "SERVICE_ACCOUNT", "NAME",
+    "WORKLOAD_NAME", "OWNER", "MESH_ID", "NETWORK", "INTERCEPTION_MODE", "GENERATOR",
+    "IDLE_TIMEOUT", "DNS_CAPTURE", "DNS_AUTO_ALLOCATE", "ENABLE_HBONE", "POD_PORTS",
+};
+
+static const char *const istio_object_keys[] = {"LABELS", "ANNOTATIONS", "PROXY_CONFIG"};
+
+static int key_in(const char *key, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(key, list[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int validate_node_metadata(const pb_node *node, const char *path, char *err, size_t errlen)
+{
+    if (node == NULL || node->metadata == NULL)
+        return 0;
+    const Google__Protobuf__Struct *md = node->metadata;
+    for (size_t i = 0; i < md->n_fields; i++) {
+        const char *key = md->fields[i]->key;
+        const Google__Protobuf__Value *v = md->fields[i]->value;
+        char p[512];
+        snprintf(p, sizeof(p), "%s.metadata", path);
+        int kind = v ? (int)v->kind_case : 0;
+        if (key_in(key, istio_string_keys, sizeof(istio_string_keys) / sizeof(istio_string_keys[0])) &&
+            kind != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE) {
+            char why[300];
+            snprintf(why, sizeof(why),
+                     "%s must be a string (istiod rejects other types; quote booleans and "
+                     "write IP lists comma-separated)", key);
+            return fail(err, errlen, p, key, why);
+        }
+        if (key_in(key, istio_object_keys, sizeof(istio_object_keys) / sizeof(istio_object_keys[0])) &&
+            kind != GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE) {
+            char why[300];
+            snprintf(why, sizeof(why), "%s must be an object (istiod rejects other types)", key);
+            return fail(err, errlen, p, key, why);
+        }
+    }
     return 0;
 }

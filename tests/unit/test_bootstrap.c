@@ -86,7 +86,28 @@ Test(validate, unsupported_is_explicit)
     expect_invalid("static_resources: {listeners: [{name: l}]}",
                    "static_resources.listeners: unsupported: listeners are not implemented yet");
     expect_invalid("dynamic_resources: {cds_config: {ads: {}}}",
-                   "dynamic_resources: unsupported: xDS is not implemented yet");
+                   "dynamic_resources.ads_config: is required by cds_config: {ads: {}}");
+    expect_invalid("dynamic_resources: {ads_config: {api_type: REST}}",
+                   "dynamic_resources.ads_config.api_type: unsupported: only GRPC and DELTA_GRPC");
+    expect_invalid("dynamic_resources: {ads_config: {api_type: GRPC, grpc_services: "
+                   "[{envoy_grpc: {cluster_name: nope}}]}}",
+                   "dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name: unknown "
+                   "static cluster 'nope'");
+    expect_invalid("static_resources: {clusters: [{name: a, type: EDS, eds_cluster_config: "
+                   "{eds_config: {ads: {}}}}]}",
+                   "static_resources.clusters[0].eds_cluster_config.eds_config: needs "
+                   "dynamic_resources.ads_config");
+    expect_invalid("static_resources: {clusters: [{name: a, transport_socket_matches: [{name: m, "
+                   "transport_socket: {name: tls, typed_config: {'@type': "
+                   "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext}}}]}]}",
+                   "static_resources.clusters[0].transport_socket_matches: unsupported: no match uses "
+                   "a plaintext transport socket (TLS is not implemented yet)");
+    expect_invalid("node: {metadata: {INSTANCE_IPS: [10.0.0.1]}}",
+                   "node.metadata.INSTANCE_IPS: INSTANCE_IPS must be a string (istiod rejects other "
+                   "types; quote booleans and write IP lists comma-separated)");
+    expect_invalid("node: {metadata: {DNS_CAPTURE: true}}",
+                   "node.metadata.DNS_CAPTURE: DNS_CAPTURE must be a string (istiod rejects other "
+                   "types; quote booleans and write IP lists comma-separated)");
     expect_invalid("static_resources: {clusters: [{name: a, typed_extension_protocol_options: "
                    "{envoy.x: {'@type': type.googleapis.com/google.protobuf.Empty}}}]}",
                    "static_resources.clusters[0].typed_extension_protocol_options[\"envoy.x\"]: no "
