@@ -19,6 +19,7 @@
 #include "xdsnode/log.h"
 #include "xdsnode/pbjson.h"
 #include "xdsnode/stats.h"
+#include "xdsnode/xds_client.h"
 
 /* How long /quitquitquit waits for its "OK" to be written before exiting. */
 #define QUIT_FLUSH_SECONDS 0.1
@@ -29,6 +30,7 @@ typedef struct {
     const pb_bootstrap *bootstrap;
     stats_store *stats;
     cluster_manager *clusters;
+    xds_client *xds;
     admin_server *admin;
     struct timespec started;      /* CLOCK_REALTIME, for config dump */
     struct timespec started_mono; /* CLOCK_MONOTONIC, for uptime */
@@ -45,14 +47,23 @@ static int handle_config_dump(void *ctx, const admin_request *req, admin_respons
         .bootstrap = s->bootstrap,
         .bootstrap_loaded = s->started,
         .clusters = s->clusters,
+        .xds = s->xds,
     };
     return config_dump_render(&src, req->query, resp);
 }
 
+/* LIVE once initialization is done (the initial xDS fetch, if any). */
+static int server_is_live(server *s)
+{
+    return s->xds == NULL || xds_client_initialized(s->xds);
+}
+
 static int handle_ready(void *ctx, const admin_request *req, admin_response *resp)
 {
-    (void)ctx;
+    server *s = ctx;
     (void)req;
+    if (!server_is_live(s))
+        return admin_response_printf(resp, 503, "INITIALIZING\n");
     return admin_response_printf(resp, 200, "LIVE\n");
 }
 
@@ -107,7 +118,8 @@ static int handle_server_info(void *ctx, const admin_request *req, admin_respons
     google__protobuf__duration__init(&parent);
 
     info.version = (char *)XDSNODE_VERSION "/Clean/RELEASE/OpenSSL";
-    info.state = ENVOY__ADMIN__V3__SERVER_INFO__STATE__LIVE;
+    info.state = server_is_live(s) ? ENVOY__ADMIN__V3__SERVER_INFO__STATE__LIVE
+                                   : ENVOY__ADMIN__V3__SERVER_INFO__STATE__INITIALIZING;
     info.uptime_current_epoch = &up_cur;
     info.uptime_all_epochs = &up_all;
     info.hot_restart_version = (char *)"disabled";
@@ -220,8 +232,16 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
+static int start_xds(server *s, char *err, size_t errlen)
+{
+    if (!xds_client_wanted(s->bootstrap))
+        return 0;
+    return xds_client_create(s->loop, s->bootstrap, s->clusters, s->stats, &s->xds, err, errlen);
+}
+
 static void server_cleanup(server *s)
 {
+    xds_client_destroy(s->xds);
     admin_server_destroy(s->admin);
     cluster_manager_destroy(s->clusters);
     stats_store_destroy(s->stats);
@@ -253,7 +273,8 @@ int server_run(const options *opts, const pb_bootstrap *bootstrap, char *err, si
         server_cleanup(&s);
         return -1;
     }
-    if (load_static_clusters(&s, err, errlen) != 0 || start_admin(&s, err, errlen) != 0) {
+    if (load_static_clusters(&s, err, errlen) != 0 || start_admin(&s, err, errlen) != 0 ||
+        start_xds(&s, err, errlen) != 0) {
         server_cleanup(&s);
         return -1;
     }

@@ -15,7 +15,14 @@
  *                   the resource's Any (e.g. cluster.name,last_updated);
  *   name_regex=RE   only resources whose name matches (POSIX extended RE,
  *                   whole-name match);
- *   include_eds     adds the EndpointsConfigDump (static endpoints for now).
+ *   include_eds     adds the EndpointsConfigDump: the endpoints in force of
+ *                   every active cluster (static_/dynamic_endpoint_configs).
+ * Dynamic clusters are listed as dynamic_active_clusters and
+ * dynamic_warming_clusters with their CDS version_info; the last rejected
+ * CDS update shows as error_state (failed_configuration, details,
+ * last_update_attempt, version_info) and client_status NACKED on the entry
+ * of the cluster it tried to change, or on an entry of its own when the
+ * node does not hold that cluster.
  * Configs appear in Envoy's order: bootstrap, clusters, endpoints.
  */
 #ifndef XDSNODE_CONFIG_DUMP_H
@@ -26,11 +33,13 @@
 #include "xdsnode/admin.h"
 #include "xdsnode/cluster_manager.h"
 #include "xdsnode/envoy_types.h"
+#include "xdsnode/xds_client.h"
 
 typedef struct {
     const pb_bootstrap *bootstrap;
     struct timespec bootstrap_loaded; /* CLOCK_REALTIME */
     const cluster_manager *clusters;
+    const xds_client *xds; /* NULL without dynamic_resources */
 } config_dump_sources;
 
 /* Fills resp (status, content type, body) for a /config_dump request with

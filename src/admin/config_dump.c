@@ -68,116 +68,248 @@ static json_t *encode_bootstrap_dump(const config_dump_sources *src, char *err, 
     return pbjson_encode(&dump.base, err, errlen);
 }
 
+/* Storage for one listed cluster (static or dynamic) while encoding. */
 typedef struct {
-    Envoy__Admin__V3__ClustersConfigDump__StaticCluster msg;
-    Google__Protobuf__Any any;
-    Google__Protobuf__Timestamp ts;
-} static_cluster_slot;
+    Envoy__Admin__V3__ClustersConfigDump__StaticCluster stat;
+    Envoy__Admin__V3__ClustersConfigDump__DynamicCluster dyn;
+    Envoy__Admin__V3__UpdateFailureState failure;
+    Google__Protobuf__Any any, failed_any;
+    Google__Protobuf__Timestamp ts, failure_ts;
+} cluster_slot;
 
 static char cluster_type_url[] = PBJSON_TYPE_URL_PREFIX "envoy.config.cluster.v3.Cluster";
+
+typedef struct {
+    Envoy__Admin__V3__ClustersConfigDump dump;
+    cluster_slot *slots;
+    size_t used;
+    Envoy__Admin__V3__ClustersConfigDump__StaticCluster **statics;
+    Envoy__Admin__V3__ClustersConfigDump__DynamicCluster **active, **warming;
+} clusters_builder;
+
+static cluster_slot *next_slot(clusters_builder *b)
+{
+    cluster_slot *s = &b->slots[b->used++];
+    google__protobuf__any__init(&s->any);
+    s->any.type_url = cluster_type_url;
+    return s;
+}
+
+static void set_any(Google__Protobuf__Any *any, uint8_t *bytes, size_t len)
+{
+    any->value.data = bytes;
+    any->value.len = len;
+}
+
+/* error_state for a dynamic cluster with a rejected update. */
+static void attach_failure(cluster_slot *s, const xds_failure *f, const xds_rejected_resource *r)
+{
+    envoy__admin__v3__update_failure_state__init(&s->failure);
+    google__protobuf__any__init(&s->failed_any);
+    s->failed_any.type_url = cluster_type_url;
+    set_any(&s->failed_any, r->bytes, r->len);
+    to_timestamp(&f->when, &s->failure_ts);
+    s->failure.failed_configuration = r->len ? &s->failed_any : NULL;
+    s->failure.last_update_attempt = &s->failure_ts;
+    s->failure.details = r->details;
+    s->failure.version_info = f->version_info;
+    s->dyn.error_state = &s->failure;
+    s->dyn.client_status = ENVOY__ADMIN__V3__CLIENT_RESOURCE_STATUS__NACKED;
+}
+
+static const xds_rejected_resource *find_rejected(const xds_failure *f, const char *name)
+{
+    for (size_t i = 0; f && i < f->n_resources; i++) {
+        if (strcmp(f->resources[i].name, name) == 0)
+            return &f->resources[i];
+    }
+    return NULL;
+}
+
+static void add_dynamic(clusters_builder *b, const cm_cluster *c, int warming, const xds_failure *f)
+{
+    cluster_slot *s = next_slot(b);
+    envoy__admin__v3__clusters_config_dump__dynamic_cluster__init(&s->dyn);
+    if (warming && c->warming_config) {
+        set_any(&s->any, c->warming_config, c->warming_config_len);
+        s->dyn.version_info = c->warming_version;
+        to_timestamp(&c->warming_updated, &s->ts);
+    } else {
+        set_any(&s->any, c->config, c->config_len);
+        s->dyn.version_info = c->version_info;
+        to_timestamp(&c->last_updated, &s->ts);
+    }
+    s->dyn.cluster = &s->any;
+    s->dyn.last_updated = &s->ts;
+    const xds_rejected_resource *r = warming ? NULL : find_rejected(f, c->name);
+    if (r)
+        attach_failure(s, f, r);
+    if (warming)
+        b->warming[b->dump.n_dynamic_warming_clusters++] = &s->dyn;
+    else
+        b->active[b->dump.n_dynamic_active_clusters++] = &s->dyn;
+}
+
+static void add_static(clusters_builder *b, const cm_cluster *c)
+{
+    cluster_slot *s = next_slot(b);
+    envoy__admin__v3__clusters_config_dump__static_cluster__init(&s->stat);
+    set_any(&s->any, c->config, c->config_len);
+    to_timestamp(&c->last_updated, &s->ts);
+    s->stat.cluster = &s->any;
+    s->stat.last_updated = &s->ts;
+    b->statics[b->dump.n_static_clusters++] = &s->stat;
+}
+
+/* A rejected cluster the node does not hold: an entry with error_state
+ * only (as Envoy shows rejected listeners). */
+static void add_rejected_only(clusters_builder *b, const xds_failure *f, const xds_rejected_resource *r)
+{
+    cluster_slot *s = next_slot(b);
+    envoy__admin__v3__clusters_config_dump__dynamic_cluster__init(&s->dyn);
+    attach_failure(s, f, r);
+    b->active[b->dump.n_dynamic_active_clusters++] = &s->dyn;
+}
+
+static void add_all(clusters_builder *b, const config_dump_sources *src, const dump_query *q,
+                    const xds_failure *f)
+{
+    for (size_t i = 0; i < cluster_manager_count(src->clusters); i++) {
+        const cm_cluster *c = cluster_manager_at(src->clusters, i);
+        if (!name_matches(q, c->name))
+            continue;
+        if (!c->added_via_api) {
+            add_static(b, c);
+            continue;
+        }
+        if (c->state == CM_CLUSTER_ACTIVE)
+            add_dynamic(b, c, 0, f);
+        if (c->state == CM_CLUSTER_WARMING || c->warming_config)
+            add_dynamic(b, c, 1, f);
+    }
+    for (size_t i = 0; f && i < f->n_resources; i++) {
+        const xds_rejected_resource *r = &f->resources[i];
+        if (name_matches(q, r->name) && cluster_manager_find(src->clusters, r->name) == NULL)
+            add_rejected_only(b, f, r);
+    }
+}
 
 static json_t *encode_clusters_dump(const config_dump_sources *src, const dump_query *q,
                                     char *err, size_t errlen)
 {
-    size_t n = cluster_manager_count(src->clusters);
-    static_cluster_slot *slots = calloc(n ? n : 1, sizeof(*slots));
-    Envoy__Admin__V3__ClustersConfigDump__StaticCluster **list = calloc(n ? n : 1, sizeof(*list));
+    const xds_failure *f = src->xds ? xds_client_cds_failure(src->xds) : NULL;
+    size_t n = 2 * cluster_manager_count(src->clusters) + (f ? f->n_resources : 0) + 1;
+    clusters_builder b;
+    memset(&b, 0, sizeof(b));
+    envoy__admin__v3__clusters_config_dump__init(&b.dump);
+    b.slots = calloc(n, sizeof(*b.slots));
+    b.statics = calloc(n, sizeof(*b.statics));
+    b.active = calloc(n, sizeof(*b.active));
+    b.warming = calloc(n, sizeof(*b.warming));
     json_t *out = NULL;
-    if (slots == NULL || list == NULL) {
+    if (b.slots && b.statics && b.active && b.warming) {
+        add_all(&b, src, q, f && f->present ? f : NULL);
+        b.dump.version_info = src->xds ? (char *)xds_client_cds_version(src->xds) : (char *)"";
+        b.dump.static_clusters = b.statics;
+        b.dump.dynamic_active_clusters = b.active;
+        b.dump.dynamic_warming_clusters = b.warming;
+        out = pbjson_encode(&b.dump.base, err, errlen);
+    } else {
         snprintf(err, errlen, "out of memory");
-        goto done;
     }
-    Envoy__Admin__V3__ClustersConfigDump dump;
-    envoy__admin__v3__clusters_config_dump__init(&dump);
-    for (size_t i = 0; i < n; i++) {
-        const cm_cluster *c = cluster_manager_at(src->clusters, i);
-        if (c->added_via_api || !name_matches(q, c->name))
-            continue;
-        static_cluster_slot *s = &slots[dump.n_static_clusters];
-        envoy__admin__v3__clusters_config_dump__static_cluster__init(&s->msg);
-        google__protobuf__any__init(&s->any);
-        s->any.type_url = cluster_type_url;
-        s->any.value.data = c->config;
-        s->any.value.len = c->config_len;
-        to_timestamp(&c->last_updated, &s->ts);
-        s->msg.cluster = &s->any;
-        s->msg.last_updated = &s->ts;
-        list[dump.n_static_clusters++] = &s->msg;
-    }
-    dump.static_clusters = list;
-    out = pbjson_encode(&dump.base, err, errlen);
-done:
-    free(slots);
-    free(list);
+    free(b.slots);
+    free(b.statics);
+    free(b.active);
+    free(b.warming);
     return out;
 }
 
-/* Static endpoints: each static cluster's load_assignment, named after the
- * cluster, as Envoy shows them. */
-static int static_endpoint_any(const cm_cluster *c, Google__Protobuf__Any *any, char *err,
-                               size_t errlen)
+/* Endpoints of an active cluster, as Envoy shows them: the assignment in
+ * force (EDS) or the config's load_assignment, named after the EDS
+ * service name or the cluster. */
+static int endpoint_any(const cm_cluster *c, Google__Protobuf__Any *any, char *err, size_t errlen)
 {
     pb_cluster *pc = (pb_cluster *)protobuf_c_message_unpack(PB_CLUSTER_DESC, NULL,
                                                              c->config_len, c->config);
-    if (pc == NULL) {
+    pb_cla *assigned = c->assignment ? (pb_cla *)protobuf_c_message_unpack(
+                                           PB_CLA_DESC, NULL, c->assignment_len, c->assignment)
+                                     : NULL;
+    if (pc == NULL || (c->assignment && assigned == NULL)) {
         snprintf(err, errlen, "cluster %s: stored config does not parse", c->name);
+        if (pc)
+            protobuf_c_message_free_unpacked(&pc->base, NULL);
         return -1;
     }
     pb_cla empty;
-    pb_cla *cla = pc->load_assignment;
+    pb_cla *cla = assigned ? assigned : pc->load_assignment;
     if (cla == NULL) {
         envoy__config__endpoint__v3__cluster_load_assignment__init(&empty);
         cla = &empty;
     }
     char *saved = cla->cluster_name;
-    cla->cluster_name = c->name;
+    const char *svc = pc->eds_cluster_config && pc->eds_cluster_config->service_name[0]
+                          ? pc->eds_cluster_config->service_name : c->name;
+    cla->cluster_name = (char *)svc;
     int rc = pbjson_any_pack(&any->base, &cla->base);
     cla->cluster_name = saved;
+    if (assigned)
+        protobuf_c_message_free_unpacked(&assigned->base, NULL);
     protobuf_c_message_free_unpacked(&pc->base, NULL);
     if (rc != 0)
         snprintf(err, errlen, "out of memory");
     return rc;
 }
 
+typedef struct {
+    Envoy__Admin__V3__EndpointsConfigDump__StaticEndpointConfig stat;
+    Envoy__Admin__V3__EndpointsConfigDump__DynamicEndpointConfig dyn;
+    Google__Protobuf__Any any;
+} endpoint_slot;
+
 static json_t *encode_endpoints_dump(const config_dump_sources *src, const dump_query *q,
                                      char *err, size_t errlen)
 {
     size_t n = cluster_manager_count(src->clusters), used = 0;
-    Envoy__Admin__V3__EndpointsConfigDump__StaticEndpointConfig *slots =
-        calloc(n ? n : 1, sizeof(*slots));
-    Envoy__Admin__V3__EndpointsConfigDump__StaticEndpointConfig **list =
-        calloc(n ? n : 1, sizeof(*list));
-    Google__Protobuf__Any *anys = calloc(n ? n : 1, sizeof(*anys));
+    endpoint_slot *slots = calloc(n ? n : 1, sizeof(*slots));
+    Envoy__Admin__V3__EndpointsConfigDump__StaticEndpointConfig **statics = calloc(n ? n : 1, sizeof(*statics));
+    Envoy__Admin__V3__EndpointsConfigDump__DynamicEndpointConfig **dyns = calloc(n ? n : 1, sizeof(*dyns));
+    Envoy__Admin__V3__EndpointsConfigDump dump;
+    envoy__admin__v3__endpoints_config_dump__init(&dump);
     json_t *out = NULL;
-    if (slots == NULL || list == NULL || anys == NULL) {
+    if (slots == NULL || statics == NULL || dyns == NULL) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
         const cm_cluster *c = cluster_manager_at(src->clusters, i);
-        if (c->added_via_api || !name_matches(q, c->name))
+        if (c->state != CM_CLUSTER_ACTIVE || !name_matches(q, c->name))
             continue;
-        google__protobuf__any__init(&anys[used]);
-        if (static_endpoint_any(c, &anys[used], err, errlen) != 0)
+        endpoint_slot *s = &slots[used];
+        google__protobuf__any__init(&s->any);
+        if (endpoint_any(c, &s->any, err, errlen) != 0)
             goto done;
-        envoy__admin__v3__endpoints_config_dump__static_endpoint_config__init(&slots[used]);
-        slots[used].endpoint_config = &anys[used];
-        list[used] = &slots[used];
         used++;
+        if (c->added_via_api) {
+            envoy__admin__v3__endpoints_config_dump__dynamic_endpoint_config__init(&s->dyn);
+            s->dyn.endpoint_config = &s->any;
+            dyns[dump.n_dynamic_endpoint_configs++] = &s->dyn;
+        } else {
+            envoy__admin__v3__endpoints_config_dump__static_endpoint_config__init(&s->stat);
+            s->stat.endpoint_config = &s->any;
+            statics[dump.n_static_endpoint_configs++] = &s->stat;
+        }
     }
-    Envoy__Admin__V3__EndpointsConfigDump dump;
-    envoy__admin__v3__endpoints_config_dump__init(&dump);
-    dump.n_static_endpoint_configs = used;
-    dump.static_endpoint_configs = list;
+    dump.static_endpoint_configs = statics;
+    dump.dynamic_endpoint_configs = dyns;
     out = pbjson_encode(&dump.base, err, errlen);
 done:
-    for (size_t i = 0; anys && i < used; i++) {
-        free(anys[i].type_url);
-        free(anys[i].value.data);
+    for (size_t i = 0; slots && i < used; i++) {
+        free(slots[i].any.type_url);
+        free(slots[i].any.value.data);
     }
-    free(anys);
     free(slots);
-    free(list);
+    free(statics);
+    free(dyns);
     return out;
 }
 
