@@ -16,6 +16,7 @@
 #include "xdsnode/admin.h"
 #include "xdsnode/cluster_manager.h"
 #include "xdsnode/config_dump.h"
+#include "xdsnode/dns.h"
 #include "xdsnode/log.h"
 #include "xdsnode/pbjson.h"
 #include "xdsnode/stats.h"
@@ -30,12 +31,14 @@ typedef struct {
     const pb_bootstrap *bootstrap;
     stats_store *stats;
     cluster_manager *clusters;
+    dns_resolver *dns;
     xds_client *xds;
     admin_server *admin;
     struct timespec started;      /* CLOCK_REALTIME, for config dump */
     struct timespec started_mono; /* CLOCK_MONOTONIC, for uptime */
     ev_signal sigterm, sigint;
     ev_timer quit_timer;
+    int live; /* initialization finished (latched) */
 } server;
 
 /* --- admin endpoints ----------------------------------------------------- */
@@ -53,9 +56,20 @@ static int handle_config_dump(void *ctx, const admin_request *req, admin_respons
 }
 
 /* LIVE once initialization is done (the initial xDS fetch, if any). */
+/* LIVE once initialization is done: the initial xDS fetch (if any) and
+ * the first resolution of DNS clusters. It stays LIVE after that. */
 static int server_is_live(server *s)
 {
-    return s->xds == NULL || xds_client_initialized(s->xds);
+    if (s->live)
+        return 1;
+    if (s->xds != NULL && !xds_client_initialized(s->xds))
+        return 0;
+    for (size_t i = 0; i < cluster_manager_count(s->clusters); i++) {
+        if (cluster_manager_at(s->clusters, i)->state == CM_CLUSTER_WARMING)
+            return 0;
+    }
+    s->live = 1;
+    return 1;
 }
 
 static int handle_ready(void *ctx, const admin_request *req, admin_response *resp)
@@ -217,9 +231,15 @@ static int start_admin(server *s, char *err, size_t errlen)
 static int load_static_clusters(server *s, char *err, size_t errlen)
 {
     const Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = s->bootstrap->static_resources;
+    if (dns_resolver_create(s->loop, s->clusters, &s->dns, err, errlen) != 0)
+        return -1;
     for (size_t i = 0; sr && i < sr->n_clusters; i++) {
         if (cluster_manager_add_static(s->clusters, sr->clusters[i], err, errlen) != 0)
             return -1;
+        if (dns_cluster_is_dns(sr->clusters[i]) && dns_resolver_watch(s->dns, sr->clusters[i]) != 0) {
+            snprintf(err, errlen, "cannot resolve cluster '%s'", sr->clusters[i]->name);
+            return -1;
+        }
     }
     log_info("cm init: %zu static cluster(s)", cluster_manager_count(s->clusters));
     return 0;
@@ -236,12 +256,14 @@ static int start_xds(server *s, char *err, size_t errlen)
 {
     if (!xds_client_wanted(s->bootstrap))
         return 0;
-    return xds_client_create(s->loop, s->bootstrap, s->clusters, s->stats, &s->xds, err, errlen);
+    return xds_client_create(s->loop, s->bootstrap, s->clusters, s->stats, s->dns, &s->xds, err,
+                             errlen);
 }
 
 static void server_cleanup(server *s)
 {
     xds_client_destroy(s->xds);
+    dns_resolver_destroy(s->dns);
     admin_server_destroy(s->admin);
     cluster_manager_destroy(s->clusters);
     stats_store_destroy(s->stats);

@@ -61,7 +61,8 @@ void cluster_manager_destroy(cluster_manager *cm);
 /* One observer (e.g. the worker snapshot publisher); NULL to clear. */
 void cluster_manager_set_change_listener(cluster_manager *cm, cm_change_fn fn, void *ctx);
 
-/* Adds a static (bootstrap) cluster; its name must be new.
+/* Adds a static (bootstrap) cluster; its name must be new. A STRICT_DNS or
+ * LOGICAL_DNS cluster starts warming (its endpoints need resolving).
  * Returns 0, or -1 with err. */
 int cluster_manager_add_static(cluster_manager *cm, const pb_cluster *c, char *err, size_t errlen);
 

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "xdsnode/cluster_manager.h"
+#include "xdsnode/dns.h"
 #include "xdsnode/envoy_types.h"
 #include "xdsnode/stats.h"
 
@@ -63,10 +64,12 @@ int xds_client_wanted(const pb_bootstrap *b);
  * "unix:/path" for a pipe) or google_grpc.target_uri. */
 int xds_client_target(const pb_bootstrap *b, char *out, size_t outlen, char *err, size_t errlen);
 
-/* Creates the client and opens the first stream. `node` is sent as the
- * Node (with user_agent_name "xdsnode" and the version added). */
+/* Creates the client and opens the first stream. The bootstrap's node is
+ * sent as the Node (with user_agent_name "xdsnode" and the version added).
+ * DNS clusters that arrive over CDS are handed to `dns`. */
 int xds_client_create(struct ev_loop *loop, const pb_bootstrap *b, cluster_manager *cm,
-                      stats_store *store, xds_client **out, char *err, size_t errlen);
+                      stats_store *store, dns_resolver *dns, xds_client **out, char *err,
+                      size_t errlen);
 void xds_client_destroy(xds_client *c);
 
 /* Whether the initial fetch is done, as Envoy's init manager sees it:

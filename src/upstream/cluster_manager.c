@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "xdsnode/cluster_stats.h"
+#include "xdsnode/dns.h"
 
 struct cluster_manager {
     cm_cluster *clusters; /* sorted by name */
@@ -167,6 +168,8 @@ int cluster_manager_add_static(cluster_manager *cm, const pb_cluster *c, char *e
         snprintf(err, errlen, "cluster manager: out of memory");
         return -1;
     }
+    /* A DNS cluster warms until its first resolution (dns.h). */
+    entry.state = dns_cluster_is_dns(c) ? CM_CLUSTER_WARMING : CM_CLUSTER_ACTIVE;
     memmove(&cm->clusters[at + 1], &cm->clusters[at], (cm->n - at) * sizeof(cm_cluster));
     cm->clusters[at] = entry;
     cm->n++;

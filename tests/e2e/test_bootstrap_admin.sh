@@ -83,7 +83,7 @@ if start_node static -c testdata/static-clusters.yaml --config-yaml "$ADMIN_ANY_
         grep -qE '"last_updated": "20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z"' <<<"$dump"
     expect_eq "static clusters sorted by name" \
         "$(jq -r '[.configs[1].static_clusters[].cluster.name] | join(",")' <<<"$dump")" \
-        "backend_h2,backend_http1,outbound|9080||reviews.default.svc.cluster.local"
+        "backend_dns,backend_h2,backend_http1,outbound|9080||reviews.default.svc.cluster.local"
     c1='.configs[1].static_clusters[] | select(.cluster.name=="backend_http1")'
     expect_eq "cluster @type" "$(jq -r "$c1 | .cluster.\"@type\"" <<<"$dump")" \
         "type.googleapis.com/envoy.config.cluster.v3.Cluster"
@@ -108,10 +108,10 @@ if start_node static -c testdata/static-clusters.yaml --config-yaml "$ADMIN_ANY_
         "$(jq -c "$c1 | .cluster.load_assignment.endpoints[0].lb_endpoints[0]" <<<"$dump")" \
         '{"endpoint":{"address":{"socket_address":{"address":"127.0.0.1","port_value":18080}}},"load_balancing_weight":2}'
     expect_eq "IPv6 endpoint and priority" \
-        "$(jq -c '.configs[1].static_clusters[2].cluster.load_assignment.endpoints[1] | {priority, a: .lb_endpoints[0].endpoint.address.socket_address.address}' <<<"$dump")" \
+        "$(jq -c '.configs[1].static_clusters[3].cluster.load_assignment.endpoints[1] | {priority, a: .lb_endpoints[0].endpoint.address.socket_address.address}' <<<"$dump")" \
         '{"priority":1,"a":"::1"}'
     expect_eq "h2 options" \
-        "$(jq -c '.configs[1].static_clusters[0].cluster.typed_extension_protocol_options[].explicit_http_config.http2_protocol_options.connection_keepalive' <<<"$dump")" \
+        "$(jq -c '.configs[1].static_clusters[1].cluster.typed_extension_protocol_options[].explicit_http_config.http2_protocol_options.connection_keepalive' <<<"$dump")" \
         '{"interval":"30s","timeout":"5s"}'
     check "static cluster last_updated" \
         jq -e '.configs[1].static_clusters | all(.last_updated | test("^20[0-9-]+T[0-9:.]+Z$"))' <<<"$dump" >/dev/null
@@ -122,10 +122,10 @@ if start_node static -c testdata/static-clusters.yaml --config-yaml "$ADMIN_ANY_
     expect_eq "resource=static_clusters types" \
         "$(jq -r '[.configs[]."@type"] | unique | join(",")' <<<"$r")" \
         "type.googleapis.com/envoy.admin.v3.ClustersConfigDump.StaticCluster"
-    expect_eq "resource=static_clusters count" "$(jq '.configs | length' <<<"$r")" 3
+    expect_eq "resource=static_clusters count" "$(jq '.configs | length' <<<"$r")" 4
     r=$(curl -s "$base/config_dump?resource=static_clusters&mask=cluster.name")
     expect_eq "resource + mask into Any" "$(jq -c '.configs[0]' <<<"$r")" \
-        '{"@type":"type.googleapis.com/envoy.admin.v3.ClustersConfigDump.StaticCluster","cluster":{"@type":"type.googleapis.com/envoy.config.cluster.v3.Cluster","name":"backend_h2"}}'
+        '{"@type":"type.googleapis.com/envoy.admin.v3.ClustersConfigDump.StaticCluster","cluster":{"@type":"type.googleapis.com/envoy.config.cluster.v3.Cluster","name":"backend_dns"}}'
     r=$(curl -s "$base/config_dump?mask=static_clusters")
     expect_eq "mask keeps only fitting dumps" "$(jq -r '[.configs[]."@type"] | join(",")' <<<"$r")" \
         "type.googleapis.com/envoy.admin.v3.ClustersConfigDump"
@@ -140,14 +140,17 @@ if start_node static -c testdata/static-clusters.yaml --config-yaml "$ADMIN_ANY_
     r=$(http GET "$base/config_dump?mask=nope")
     expect_eq "mask fitting nothing 400" "$r" \
         "$(printf '400\nFieldMask nope could not be successfully applied to any configs.')"
-    r=$(curl -s "$base/config_dump?resource=static_clusters&name_regex=backend_.*")
+    r=$(curl -s "$base/config_dump?resource=static_clusters&name_regex=backend_h.*")
     expect_eq "name_regex filters" "$(jq -r '[.configs[].cluster.name] | join(",")' <<<"$r")" \
         "backend_h2,backend_http1"
     r=$(curl -s "$base/config_dump?include_eds")
+    expect_eq "STRICT_DNS cluster resolved (V4_ONLY)" \
+        "$(jq -c '.configs[2].static_endpoint_configs[0].endpoint_config.endpoints[0].lb_endpoints[0].endpoint | {a: .address.socket_address.address, p: .address.socket_address.port_value, hostname}' <<<"$r")" \
+        '{"a":"127.0.0.1","p":18082,"hostname":"localhost"}'
     expect_eq "include_eds adds endpoints" "$(jq -r '.configs[2]."@type"' <<<"$r")" \
         "type.googleapis.com/envoy.admin.v3.EndpointsConfigDump"
     expect_eq "include_eds static endpoint" \
-        "$(jq -r '.configs[2].static_endpoint_configs[1].endpoint_config | .cluster_name + " " + (.endpoints[0].lb_endpoints | length | tostring)' <<<"$r")" \
+        "$(jq -r '.configs[2].static_endpoint_configs[2].endpoint_config | .cluster_name + " " + (.endpoints[0].lb_endpoints | length | tostring)' <<<"$r")" \
         "backend_http1 2"
 
     # /server_info, /help, 404 and 405.

@@ -95,17 +95,22 @@ static int apply_item(struct xds_client *c, const cds_item *it, char *err, size_
         return 0;
     }
     int is_eds = it->cluster->eds_cluster_config != NULL;
-    int warming = 0;
+    int is_dns = dns_cluster_is_dns(it->cluster);
+    int warming = is_dns && c->dns != NULL;
     if (is_eds)
         warming = eds_watch_cluster(c, it->cluster);
     else
         eds_unwatch_cluster(c, it->name);
+    if (!is_dns && c->dns)
+        dns_resolver_unwatch(c->dns, it->name);
     if (cluster_manager_upsert_dynamic(c->cm, it->cluster, it->bytes, it->len, it->version, warming,
                                        err, errlen) != 0)
         return -1;
     e = cluster_manager_find(c->cm, it->name);
     note_ignored_fields(e, it->cluster);
-    if (warming) {
+    if (is_dns && c->dns && dns_resolver_watch(c->dns, it->cluster) != 0)
+        log_error("cds: cluster '%s': cannot start DNS resolution", it->name);
+    if (warming && is_eds) {
         eds_start_warming_timer(c, it->name);
     } else if (is_eds) {
         size_t len;
@@ -123,6 +128,8 @@ static int apply_item(struct xds_client *c, const cds_item *it, char *err, size_
 static void remove_cluster(struct xds_client *c, const char *name)
 {
     eds_unwatch_cluster(c, name);
+    if (c->dns)
+        dns_resolver_unwatch(c->dns, name);
     if (cluster_manager_remove_dynamic(c->cm, name) == 0)
         log_info("cds: removed cluster '%s'", name);
 }

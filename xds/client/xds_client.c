@@ -543,7 +543,8 @@ struct xds_client *xds_client_create_detached(struct ev_loop *loop, int delta, c
 }
 
 int xds_client_create(struct ev_loop *loop, const pb_bootstrap *b, cluster_manager *cm,
-                      stats_store *store, xds_client **out, char *err, size_t errlen)
+                      stats_store *store, dns_resolver *dns, xds_client **out, char *err,
+                      size_t errlen)
 {
     struct xds_client *c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -553,6 +554,7 @@ int xds_client_create(struct ev_loop *loop, const pb_bootstrap *b, cluster_manag
     const Envoy__Config__Core__V3__ApiConfigSource *ads = b->dynamic_resources->ads_config;
     c->loop = loop;
     c->cm = cm;
+    c->dns = dns;
     c->store = store;
     c->delta = ads->api_type == ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__DELTA_GRPC;
     c->node_first_only = ads->set_node_on_first_message_only || c->delta;

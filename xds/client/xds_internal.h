@@ -64,6 +64,7 @@ struct xds_client {
     struct ev_loop *loop;
     xds_transport *transport;
     cluster_manager *cm;
+    dns_resolver *dns; /* NULL in unit tests */
     stats_store *store;
     stats_scope *cds_stats; /* cluster_manager.cds.* */
     stats_scope *cp_stats;  /* control_plane.* */
