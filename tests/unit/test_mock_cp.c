@@ -1,0 +1,862 @@
+/*
+ * test_mock_cp.c: the mock control plane (build/xdsnode-cp, found through
+ * $BUILD, default "build") as a child process, driven by a real gRPC core
+ * client stream (pluck completion queue) over loopback: SotW and Delta ADS,
+ * ACK/NACK/stale handling, pushes on scenario change and SIGHUP, bad
+ * scenario files, and its JSON-lines log.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "xdsnode/envoy_types.h"
+#include "google/rpc/status.pb-c.h"
+
+#define CDS CP_CDS_URL
+#define CP_CDS_URL "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+#define EDS "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+#define SOTW_METHOD \
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+#define DELTA_METHOD \
+    "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
+#define START_TIMEOUT_MS 10000
+#define REPLY_TIMEOUT_MS 5000
+#define SILENCE_MS 600
+
+typedef Envoy__Service__Discovery__V3__DiscoveryRequest pb_req;
+typedef Envoy__Service__Discovery__V3__DiscoveryResponse pb_resp;
+typedef Envoy__Service__Discovery__V3__DeltaDiscoveryRequest pb_dreq;
+typedef Envoy__Service__Discovery__V3__DeltaDiscoveryResponse pb_dresp;
+
+/* ---- the control plane process ------------------------------------------ */
+
+typedef struct {
+    char dir[64];
+    char scenario[128];
+    char log[128];
+    char port_file[128];
+    char address[64];
+    pid_t pid;
+} cp_proc;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    buf[got] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Replaces the scenario atomically (new inode), as an editor would. */
+static void put_scenario_text(cp_proc *p, const char *text)
+{
+    char tmp[160];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", p->scenario);
+    FILE *f = fopen(tmp, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    cr_assert_eq(rename(tmp, p->scenario), 0);
+}
+
+static void put_scenario(cp_proc *p, const char *testdata_file)
+{
+    char *text = slurp(testdata_file);
+    cr_assert_not_null(text, "cannot read %s", testdata_file);
+    put_scenario_text(p, text);
+    free(text);
+}
+
+static void cp_spawn(cp_proc *p, char *const argv[])
+{
+    p->pid = fork();
+    cr_assert_neq(p->pid, -1);
+    if (p->pid == 0) {
+        /* a failed assertion ends the test worker: take the CP with it */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+}
+
+static const char *cp_binary(void)
+{
+    static char path[256];
+    const char *build = getenv("BUILD");
+    snprintf(path, sizeof(path), "%s/xdsnode-cp", build && build[0] ? build : "build");
+    return path;
+}
+
+/* Starts the CP on port 0 with a copy of `testdata_file` (or --generate
+ * when `generate` is set) and waits for its port file. */
+static void cp_start(cp_proc *p, const char *testdata_file, const char *generate)
+{
+    memset(p, 0, sizeof(*p));
+    snprintf(p->dir, sizeof(p->dir), "/tmp/test_mock_cp.XXXXXX");
+    cr_assert_not_null(mkdtemp(p->dir));
+    snprintf(p->scenario, sizeof(p->scenario), "%s/scenario.yaml", p->dir);
+    snprintf(p->log, sizeof(p->log), "%s/cp.log", p->dir);
+    snprintf(p->port_file, sizeof(p->port_file), "%s/port", p->dir);
+    if (testdata_file)
+        put_scenario(p, testdata_file);
+    char *argv[] = {(char *)cp_binary(), "--address", "127.0.0.1:0",
+                    generate ? "--generate" : "--scenario",
+                    generate ? (char *)generate : p->scenario,
+                    "--log", p->log, "--port-file", p->port_file, NULL};
+    cp_spawn(p, argv);
+    double end = now_ms() + START_TIMEOUT_MS;
+    while (now_ms() < end) {
+        char *port = slurp(p->port_file);
+        if (port != NULL && atoi(port) > 0) {
+            snprintf(p->address, sizeof(p->address), "127.0.0.1:%d", atoi(port));
+            free(port);
+            return;
+        }
+        free(port);
+        sleep_ms(20);
+    }
+    cr_assert_fail("xdsnode-cp (%s) did not write its port file", cp_binary());
+}
+
+static void rm_dir(const char *dir)
+{
+    const char *names[] = {"scenario.yaml", "scenario.yaml.tmp", "cp.log", "port", "port.tmp"};
+    char path[160];
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+/* SIGTERM; the CP must exit 0 (clean shutdown). */
+static void cp_stop(cp_proc *p)
+{
+    int status = 0;
+    kill(p->pid, SIGTERM);
+    cr_assert_eq(waitpid(p->pid, &status, 0), p->pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "xdsnode-cp exit status %d",
+              status);
+    rm_dir(p->dir);
+}
+
+/* Log lines matching event (and, if set, a string field == value). */
+static json_t *log_find(const cp_proc *p, const char *event, const char *key, const char *value)
+{
+    json_t *found = json_array();
+    char *text = slurp(p->log);
+    for (char *line = text ? strtok(text, "\n") : NULL; line; line = strtok(NULL, "\n")) {
+        json_t *ev = json_loads(line, 0, NULL);
+        cr_assert_not_null(ev, "log line is not JSON: %s", line);
+        const char *e = json_string_value(json_object_get(ev, "event"));
+        const char *v = key ? json_string_value(json_object_get(ev, key)) : NULL;
+        if (e && strcmp(e, event) == 0 && (!key || (v && strcmp(v, value) == 0)))
+            json_array_append(found, ev);
+        json_decref(ev);
+    }
+    free(text);
+    return found;
+}
+
+/* Waits until at least n matching log lines exist; returns them. */
+static json_t *log_wait(const cp_proc *p, size_t n, const char *event, const char *key,
+                        const char *value)
+{
+    double end = now_ms() + REPLY_TIMEOUT_MS;
+    for (;;) {
+        json_t *found = log_find(p, event, key, value);
+        if (json_array_size(found) >= n || now_ms() > end)
+            return found;
+        json_decref(found);
+        sleep_ms(20);
+    }
+}
+
+/* ---- gRPC client stream --------------------------------------------------- */
+
+typedef struct {
+    grpc_completion_queue *cq;
+    grpc_channel *ch;
+    grpc_call *call;
+    grpc_metadata_array md_initial, md_trailing;
+    grpc_status_code status;
+    grpc_slice details;
+    grpc_byte_buffer *recv_bb;
+    int recv_pending;
+    int status_done;
+    int tag_start, tag_status, tag_send, tag_recv;
+} client;
+
+static gpr_timespec deadline_in(int ms)
+{
+    return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(ms, GPR_TIMESPAN));
+}
+
+static void client_open(client *c, const char *address, const char *method)
+{
+    memset(c, 0, sizeof(*c));
+    grpc_init();
+    c->cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_arg arg = {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = -1}};
+    grpc_channel_args args = {1, &arg};
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    c->ch = grpc_channel_create(address, creds, &args);
+    grpc_channel_credentials_release(creds);
+    c->call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
+                                       grpc_slice_from_static_string(method), NULL,
+                                       gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    grpc_metadata_array_init(&c->md_initial);
+    grpc_metadata_array_init(&c->md_trailing);
+    grpc_op ops[2];
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[1].data.recv_initial_metadata.recv_initial_metadata = &c->md_initial;
+    cr_assert_eq(grpc_call_start_batch(c->call, ops, 2, &c->tag_start, NULL), GRPC_CALL_OK);
+    grpc_event ev = grpc_completion_queue_pluck(c->cq, &c->tag_start, deadline_in(5000), NULL);
+    cr_assert_eq(ev.type, GRPC_OP_COMPLETE);
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[0].data.recv_status_on_client.trailing_metadata = &c->md_trailing;
+    ops[0].data.recv_status_on_client.status = &c->status;
+    ops[0].data.recv_status_on_client.status_details = &c->details;
+    cr_assert_eq(grpc_call_start_batch(c->call, ops, 1, &c->tag_status, NULL), GRPC_CALL_OK);
+}
+
+static void client_send(client *c, const ProtobufCMessage *msg)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(len + 1);
+    protobuf_c_message_pack(msg, buf);
+    grpc_slice s = grpc_slice_from_copied_buffer((const char *)buf, len);
+    free(buf);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = bb;
+    cr_assert_eq(grpc_call_start_batch(c->call, &op, 1, &c->tag_send, NULL), GRPC_CALL_OK);
+    grpc_event ev = grpc_completion_queue_pluck(c->cq, &c->tag_send, deadline_in(5000), NULL);
+    cr_assert(ev.type == GRPC_OP_COMPLETE && ev.success, "send failed");
+    grpc_byte_buffer_destroy(bb);
+}
+
+/* Next message within ms, as a malloc'd buffer; NULL on timeout (the RECV
+ * stays pending for the next call). */
+static uint8_t *client_recv(client *c, int ms, size_t *len)
+{
+    if (!c->recv_pending) {
+        grpc_op op;
+        memset(&op, 0, sizeof(op));
+        op.op = GRPC_OP_RECV_MESSAGE;
+        op.data.recv_message.recv_message = &c->recv_bb;
+        cr_assert_eq(grpc_call_start_batch(c->call, &op, 1, &c->tag_recv, NULL), GRPC_CALL_OK);
+        c->recv_pending = 1;
+    }
+    grpc_event ev = grpc_completion_queue_pluck(c->cq, &c->tag_recv, deadline_in(ms), NULL);
+    if (ev.type == GRPC_QUEUE_TIMEOUT)
+        return NULL;
+    c->recv_pending = 0;
+    cr_assert(ev.success && c->recv_bb != NULL, "stream ended while waiting for a response");
+    grpc_byte_buffer_reader r;
+    grpc_byte_buffer_reader_init(&r, c->recv_bb);
+    grpc_slice s = grpc_byte_buffer_reader_readall(&r);
+    grpc_byte_buffer_reader_destroy(&r);
+    grpc_byte_buffer_destroy(c->recv_bb);
+    c->recv_bb = NULL;
+    *len = GRPC_SLICE_LENGTH(s);
+    uint8_t *buf = malloc(*len + 1);
+    memcpy(buf, GRPC_SLICE_START_PTR(s), *len);
+    grpc_slice_unref(s);
+    return buf;
+}
+
+static pb_resp *recv_sotw(client *c)
+{
+    size_t len;
+    uint8_t *buf = client_recv(c, REPLY_TIMEOUT_MS, &len);
+    cr_assert_not_null(buf, "no DiscoveryResponse within %d ms", REPLY_TIMEOUT_MS);
+    pb_resp *r = envoy__service__discovery__v3__discovery_response__unpack(NULL, len, buf);
+    free(buf);
+    cr_assert_not_null(r);
+    return r;
+}
+
+static pb_dresp *recv_delta(client *c)
+{
+    size_t len;
+    uint8_t *buf = client_recv(c, REPLY_TIMEOUT_MS, &len);
+    cr_assert_not_null(buf, "no DeltaDiscoveryResponse within %d ms", REPLY_TIMEOUT_MS);
+    pb_dresp *r = envoy__service__discovery__v3__delta_discovery_response__unpack(NULL, len, buf);
+    free(buf);
+    cr_assert_not_null(r);
+    return r;
+}
+
+static void expect_silence(client *c)
+{
+    size_t len;
+    uint8_t *buf = client_recv(c, SILENCE_MS, &len);
+    cr_assert_null(buf, "unexpected response (%zu bytes)", len);
+}
+
+/* Cancels the stream, waits for its status, frees everything. */
+static grpc_status_code client_close(client *c)
+{
+    grpc_call_cancel(c->call, NULL);
+    if (c->recv_pending) {
+        grpc_completion_queue_pluck(c->cq, &c->tag_recv, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                    NULL);
+        grpc_byte_buffer_destroy(c->recv_bb);
+    }
+    if (!c->status_done)
+        grpc_completion_queue_pluck(c->cq, &c->tag_status, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                    NULL);
+    grpc_status_code status = c->status;
+    grpc_slice_unref(c->details);
+    grpc_metadata_array_destroy(&c->md_initial);
+    grpc_metadata_array_destroy(&c->md_trailing);
+    grpc_call_unref(c->call);
+    grpc_channel_destroy(c->ch);
+    grpc_completion_queue_shutdown(c->cq);
+    while (grpc_completion_queue_pluck(c->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+               .type != GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(c->cq);
+    grpc_shutdown();
+    return status;
+}
+
+/* ---- requests and response checks ----------------------------------------- */
+
+static pb_node test_node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
+
+static void send_sotw(client *c, const char *type_url, const char *version, const char *nonce,
+                      char **names, size_t n_names, Google__Rpc__Status *error)
+{
+    pb_req req = ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+    test_node.id = "sidecar~10.0.0.1~test.default~default.svc.cluster.local";
+    test_node.cluster = "test-cluster";
+    test_node.user_agent_name = "xdsnode";
+    req.node = &test_node;
+    req.type_url = (char *)type_url;
+    req.version_info = (char *)(version ? version : "");
+    req.response_nonce = (char *)(nonce ? nonce : "");
+    req.resource_names = names;
+    req.n_resource_names = n_names;
+    req.error_detail = error;
+    client_send(c, &req.base);
+}
+
+static void send_delta(client *c, const char *type_url, const char *nonce, char **sub,
+                       size_t n_sub, char **unsub, size_t n_unsub, json_t *initial)
+{
+    pb_dreq req = ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_REQUEST__INIT;
+    Envoy__Service__Discovery__V3__DeltaDiscoveryRequest__InitialResourceVersionsEntry e[8],
+        *ep[8];
+    size_t n = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach(initial, key, value) {
+        envoy__service__discovery__v3__delta_discovery_request__initial_resource_versions_entry__init(&e[n]);
+        e[n].key = (char *)key;
+        e[n].value = (char *)json_string_value(value);
+        ep[n] = &e[n];
+        n++;
+    }
+    test_node.id = "sidecar~10.0.0.1~test.default~default.svc.cluster.local";
+    req.node = &test_node;
+    req.type_url = (char *)type_url;
+    req.response_nonce = (char *)(nonce ? nonce : "");
+    req.resource_names_subscribe = sub;
+    req.n_resource_names_subscribe = n_sub;
+    req.resource_names_unsubscribe = unsub;
+    req.n_resource_names_unsubscribe = n_unsub;
+    req.initial_resource_versions = ep;
+    req.n_initial_resource_versions = n;
+    client_send(c, &req.base);
+}
+
+/* "name1,name2,..." of the resources (Clusters or CLAs) in order. */
+static void any_names(Google__Protobuf__Any **anys, size_t n, char *out, size_t outlen)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const char *name;
+        ProtobufCMessage *m;
+        if (strcmp(anys[i]->type_url, CDS) == 0) {
+            m = protobuf_c_message_unpack(PB_CLUSTER_DESC, NULL, anys[i]->value.len,
+                                          anys[i]->value.data);
+            cr_assert_not_null(m);
+            name = ((pb_cluster *)m)->name;
+        } else {
+            cr_assert_str_eq(anys[i]->type_url, EDS);
+            m = protobuf_c_message_unpack(PB_CLA_DESC, NULL, anys[i]->value.len,
+                                          anys[i]->value.data);
+            cr_assert_not_null(m);
+            name = ((pb_cla *)m)->cluster_name;
+        }
+        snprintf(out + strlen(out), outlen - strlen(out), "%s%s", i ? "," : "", name);
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+}
+
+static void expect_sotw(const pb_resp *r, const char *type_url, const char *version,
+                        const char *names)
+{
+    char got[1024];
+    cr_assert_str_eq(r->type_url, type_url);
+    cr_assert_str_eq(r->version_info, version);
+    cr_assert_str_neq(r->nonce, "");
+    any_names(r->resources, r->n_resources, got, sizeof(got));
+    cr_assert_str_eq(got, names);
+}
+
+/* Resources as "name1,name2" and removed as "r1,r2"; fills versions. */
+static void expect_delta(const pb_dresp *r, const char *type_url, const char *names,
+                         const char *removed, json_t *versions)
+{
+    char got[1024] = "", rem[1024] = "";
+    Google__Protobuf__Any *anys[64];
+    cr_assert_str_eq(r->type_url, type_url);
+    cr_assert_str_neq(r->nonce, "");
+    cr_assert_leq(r->n_resources, 64);
+    for (size_t i = 0; i < r->n_resources; i++) {
+        anys[i] = r->resources[i]->resource;
+        cr_assert_str_neq(r->resources[i]->version, "");
+        if (versions)
+            json_object_set_new(versions, r->resources[i]->name,
+                                json_string(r->resources[i]->version));
+    }
+    any_names(anys, r->n_resources, got, sizeof(got));
+    for (size_t i = 0; i < r->n_removed_resources; i++)
+        snprintf(rem + strlen(rem), sizeof(rem) - strlen(rem), "%s%s", i ? "," : "",
+                 r->removed_resources[i]);
+    cr_assert_str_eq(got, names);
+    cr_assert_str_eq(rem, removed);
+}
+
+#define FREE_SOTW(r) envoy__service__discovery__v3__discovery_response__free_unpacked(r, NULL)
+#define FREE_DELTA(r) \
+    envoy__service__discovery__v3__delta_discovery_response__free_unpacked(r, NULL)
+
+/* ---- SotW ------------------------------------------------------------------ */
+
+static const char *jstr(json_t *obj, const char *key)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+    return v ? v : "";
+}
+
+Test(mock_cp_sotw, cds_wildcard_gets_every_cluster_with_version_and_nonce)
+{
+    cp_proc p;
+    client c;
+    cp_start(&p, "testdata/xds/basic.yaml", NULL);
+    client_open(&c, p.address, SOTW_METHOD);
+
+    send_sotw(&c, CDS, NULL, NULL, NULL, 0, NULL);
+    pb_resp *r = recv_sotw(&c);
+    expect_sotw(r, CDS, "v1", "service-a,service-b,static-c");
+    json_t *req = log_wait(&p, 1, "request", "type_url", CDS);
+    json_t *first = json_array_get(req, 0);
+    cr_assert_str_eq(jstr(first, "kind"), "initial");
+    cr_assert_str_eq(jstr(first, "mode"), "sotw");
+    cr_assert_str_eq(jstr(json_object_get(first, "node"), "id"), test_node.id);
+    json_t *resp = log_wait(&p, 1, "response", "nonce", r->nonce);
+    cr_assert_eq(json_array_size(resp), 1);
+    cr_assert_eq(json_array_size(json_object_get(json_array_get(resp, 0), "resources")), 3);
+    json_decref(req);
+    json_decref(resp);
+    FREE_SOTW(r);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+Test(mock_cp_sotw, ack_and_nack_are_logged_not_answered_and_stale_ignored)
+{
+    cp_proc p;
+    client c;
+    cp_start(&p, "testdata/xds/basic.yaml", NULL);
+    client_open(&c, p.address, SOTW_METHOD);
+
+    send_sotw(&c, CDS, NULL, NULL, NULL, 0, NULL);
+    pb_resp *r = recv_sotw(&c);
+    send_sotw(&c, CDS, "v1", r->nonce, NULL, 0, NULL); /* ACK */
+    expect_silence(&c);
+    Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+    st.code = 3;
+    st.message = "cluster service-b: bad";
+    send_sotw(&c, CDS, "", r->nonce, NULL, 0, &st); /* NACK */
+    expect_silence(&c);
+    char *names[] = {"service-a"};
+    send_sotw(&c, EDS, "", "not-a-nonce", names, 1, NULL); /* stale */
+    expect_silence(&c);
+
+    json_t *acks = log_wait(&p, 2, "request", "response_nonce", r->nonce);
+    cr_assert_eq(json_array_size(acks), 2);
+    cr_assert(json_is_true(json_object_get(json_array_get(acks, 0), "ack")));
+    json_t *nack = json_array_get(acks, 1);
+    cr_assert_str_eq(jstr(nack, "kind"), "nack");
+    cr_assert(json_is_false(json_object_get(nack, "ack")));
+    json_t *detail = json_object_get(nack, "error_detail");
+    cr_assert_eq(json_integer_value(json_object_get(detail, "code")), 3);
+    cr_assert_str_eq(jstr(detail, "message"), "cluster service-b: bad");
+    json_t *stale = log_wait(&p, 1, "request", "kind", "stale");
+    cr_assert_eq(json_array_size(stale), 1);
+    json_decref(acks);
+    json_decref(stale);
+    FREE_SOTW(r);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+Test(mock_cp_sotw, eds_answers_named_assignments_and_subscription_changes)
+{
+    cp_proc p;
+    client c;
+    cp_start(&p, "testdata/xds/basic.yaml", NULL);
+    client_open(&c, p.address, SOTW_METHOD);
+
+    char *names[] = {"service-a", "nothing-here"};
+    send_sotw(&c, EDS, NULL, NULL, names, 2, NULL);
+    pb_resp *r = recv_sotw(&c);
+    expect_sotw(r, EDS, "v1", "nothing-here,service-a");
+    pb_cla *empty = (pb_cla *)protobuf_c_message_unpack(
+        PB_CLA_DESC, NULL, r->resources[0]->value.len, r->resources[0]->value.data);
+    cr_assert_eq(empty->n_endpoints, 0, "a missing assignment is sent empty");
+    protobuf_c_message_free_unpacked(&empty->base, NULL);
+    pb_cla *a = (pb_cla *)protobuf_c_message_unpack(PB_CLA_DESC, NULL,
+                                                    r->resources[1]->value.len,
+                                                    r->resources[1]->value.data);
+    cr_assert_eq(a->n_endpoints, 1);
+    cr_assert_eq(a->endpoints[0]->n_lb_endpoints, 2);
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+
+    /* an ACK that adds a name is answered with the full new set */
+    char *more[] = {"service-a", "service-b-endpoints"};
+    send_sotw(&c, EDS, "v1", r->nonce, more, 2, NULL);
+    pb_resp *r2 = recv_sotw(&c);
+    expect_sotw(r2, EDS, "v1", "service-a,service-b-endpoints");
+    cr_assert_str_neq(r2->nonce, r->nonce);
+    FREE_SOTW(r);
+    FREE_SOTW(r2);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+Test(mock_cp_sotw, scenario_rewrite_pushes_new_version_to_each_type)
+{
+    cp_proc p;
+    client c;
+    cp_start(&p, "testdata/xds/basic.yaml", NULL);
+    client_open(&c, p.address, SOTW_METHOD);
+
+    send_sotw(&c, CDS, NULL, NULL, NULL, 0, NULL);
+    pb_resp *cds = recv_sotw(&c);
+    send_sotw(&c, CDS, "v1", cds->nonce, NULL, 0, NULL);
+    char *names[] = {"service-a"};
+    send_sotw(&c, EDS, NULL, NULL, names, 1, NULL);
+    pb_resp *eds = recv_sotw(&c);
+    send_sotw(&c, EDS, "v1", eds->nonce, names, 1, NULL);
+    expect_silence(&c);
+
+    put_scenario(&p, "testdata/xds/basic-v2.yaml");
+    pb_resp *cds2 = recv_sotw(&c);
+    expect_sotw(cds2, CDS, "v2", "service-a,static-c,service-d");
+    pb_resp *eds2 = recv_sotw(&c);
+    expect_sotw(eds2, EDS, "v2", "service-a");
+    json_t *loaded = log_wait(&p, 1, "scenario_loaded", "reason", "file_changed");
+    cr_assert_eq(json_array_size(loaded), 1);
+    cr_assert_str_eq(jstr(json_array_get(loaded, 0), "version"), "v2");
+    json_decref(loaded);
+    FREE_SOTW(cds);
+    FREE_SOTW(eds);
+    FREE_SOTW(cds2);
+    FREE_SOTW(eds2);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+Test(mock_cp_sotw, bad_scenario_is_logged_and_the_old_one_keeps_serving)
+{
+    cp_proc p;
+    client c;
+    cp_start(&p, "testdata/xds/basic.yaml", NULL);
+    client_open(&c, p.address, SOTW_METHOD);
+    send_sotw(&c, CDS, NULL, NULL, NULL, 0, NULL);
+    pb_resp *r = recv_sotw(&c);
+    FREE_SOTW(r);
+
+    put_scenario_text(&p, "version: v9\nclusters:\n- name: x\n  connect_timeout: 5x\n");
+    json_t *errs = log_wait(&p, 1, "scenario_error", NULL, NULL);
+    cr_assert_eq(json_array_size(errs), 1);
+    const char *why = jstr(json_array_get(errs, 0), "error");
+    cr_assert(strstr(why, "scenario.yaml") && strstr(why, "clusters[0].connect_timeout") &&
+                  strstr(why, "invalid duration"),
+              "error text: %s", why);
+    cr_assert_str_eq(jstr(json_array_get(errs, 0), "file"), p.scenario);
+    json_decref(errs);
+    expect_silence(&c);
+
+    put_scenario_text(&p, "version: v9\nclusters: [ {name: x\n"); /* YAML syntax */
+    errs = log_wait(&p, 2, "scenario_error", NULL, NULL);
+    cr_assert_eq(json_array_size(errs), 2);
+    cr_assert(strstr(jstr(json_array_get(errs, 1), "error"), "line "));
+    json_decref(errs);
+
+    /* a new stream still gets v1 */
+    client c2;
+    client_open(&c2, p.address, SOTW_METHOD);
+    send_sotw(&c2, CDS, NULL, NULL, NULL, 0, NULL);
+    r = recv_sotw(&c2);
+    expect_sotw(r, CDS, "v1", "service-a,service-b,static-c");
+    FREE_SOTW(r);
+    client_close(&c2);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+Test(mock_cp, other_methods_are_unimplemented)
+{
+    cp_proc p;
+    client c;
+    cp_start(&p, "testdata/xds/basic.yaml", NULL);
+    client_open(&c, p.address, "/envoy.service.cluster.v3.ClusterDiscoveryService/StreamClusters");
+    grpc_event ev = grpc_completion_queue_pluck(c.cq, &c.tag_status, deadline_in(5000), NULL);
+    cr_assert_eq(ev.type, GRPC_OP_COMPLETE);
+    c.status_done = 1;
+    cr_assert_eq(c.status, GRPC_STATUS_UNIMPLEMENTED);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+Test(mock_cp, bad_scenario_at_start_exits_1_with_the_reason)
+{
+    cp_proc p;
+    memset(&p, 0, sizeof(p));
+    char *argv[] = {(char *)cp_binary(), "--scenario", "testdata/xds/no-such-file.yaml",
+                    "--address", "127.0.0.1:0", "--log", "/dev/null", NULL};
+    int status;
+    cp_spawn(&p, argv);
+    cr_assert_eq(waitpid(p.pid, &status, 0), p.pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+}
+
+Test(mock_cp, istio_like_scenario_is_served)
+{
+    cp_proc p;
+    client c;
+    cp_start(&p, "testdata/xds/istio-like.yaml", NULL);
+    client_open(&c, p.address, SOTW_METHOD);
+    send_sotw(&c, CDS, NULL, NULL, NULL, 0, NULL);
+    pb_resp *r = recv_sotw(&c);
+    expect_sotw(r, CDS, "istio-2026-08-30T10:00:00Z/1",
+                "outbound|9080||reviews.default.svc.cluster.local,"
+                "outbound|9080||ratings.default.svc.cluster.local,BlackHoleCluster");
+    pb_cluster *cl = (pb_cluster *)protobuf_c_message_unpack(
+        PB_CLUSTER_DESC, NULL, r->resources[0]->value.len, r->resources[0]->value.data);
+    cr_assert_str_eq(cl->alt_stat_name, "outbound|9080||reviews.default.svc.cluster.local;");
+    cr_assert_eq(cl->n_transport_socket_matches, 2);
+    cr_assert_eq(cl->n_filters, 1);
+    protobuf_c_message_free_unpacked(&cl->base, NULL);
+    FREE_SOTW(r);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+Test(mock_cp, generator_serves_n_clusters_and_sighup_bumps_the_version)
+{
+    cp_proc p;
+    client c;
+    cp_start(&p, NULL, "3:2");
+    client_open(&c, p.address, SOTW_METHOD);
+    send_sotw(&c, CDS, NULL, NULL, NULL, 0, NULL);
+    pb_resp *r = recv_sotw(&c);
+    expect_sotw(r, CDS, "gen-1", "cluster-00000,cluster-00001,cluster-00002");
+    char *names[] = {"cluster-00001"};
+    send_sotw(&c, EDS, NULL, NULL, names, 1, NULL);
+    pb_resp *e = recv_sotw(&c);
+    expect_sotw(e, EDS, "gen-1", "cluster-00001");
+    pb_cla *cla = (pb_cla *)protobuf_c_message_unpack(
+        PB_CLA_DESC, NULL, e->resources[0]->value.len, e->resources[0]->value.data);
+    cr_assert_eq(cla->endpoints[0]->n_lb_endpoints, 2);
+    protobuf_c_message_free_unpacked(&cla->base, NULL);
+
+    kill(p.pid, SIGHUP);
+    pb_resp *r2 = recv_sotw(&c);
+    expect_sotw(r2, CDS, "gen-2", "cluster-00000,cluster-00001,cluster-00002");
+    pb_resp *e2 = recv_sotw(&c);
+    expect_sotw(e2, EDS, "gen-2", "cluster-00001");
+    cr_assert(e2->resources[0]->value.len != e->resources[0]->value.len ||
+              memcmp(e2->resources[0]->value.data, e->resources[0]->value.data,
+                     e->resources[0]->value.len) != 0,
+              "an endpoint must change");
+    FREE_SOTW(r);
+    FREE_SOTW(e);
+    FREE_SOTW(r2);
+    FREE_SOTW(e2);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+/* ---- Delta ------------------------------------------------------------------ */
+
+Test(mock_cp_delta, first_wildcard_request_gets_resources_with_versions)
+{
+    cp_proc p;
+    client c;
+    cp_start(&p, "testdata/xds/basic.yaml", NULL);
+    client_open(&c, p.address, DELTA_METHOD);
+
+    send_delta(&c, CDS, NULL, NULL, 0, NULL, 0, NULL);
+    pb_dresp *r = recv_delta(&c);
+    expect_delta(r, CDS, "service-a,service-b,static-c", "", NULL);
+    cr_assert_str_eq(r->system_version_info, "v1");
+    cr_assert_eq(strncmp(r->resources[0]->version, "h", 1), 0);
+    send_delta(&c, CDS, r->nonce, NULL, 0, NULL, 0, NULL); /* ACK */
+    expect_silence(&c);
+    json_t *acks = log_wait(&p, 1, "request", "response_nonce", r->nonce);
+    cr_assert(json_is_true(json_object_get(json_array_get(acks, 0), "ack")));
+    cr_assert_str_eq(jstr(json_array_get(acks, 0), "mode"), "delta");
+    json_decref(acks);
+    FREE_DELTA(r);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+Test(mock_cp_delta, initial_resource_versions_suppress_unchanged)
+{
+    cp_proc p;
+    client c;
+    json_t *versions = json_object();
+    cp_start(&p, "testdata/xds/basic.yaml", NULL);
+    client_open(&c, p.address, DELTA_METHOD);
+    send_delta(&c, CDS, NULL, NULL, 0, NULL, 0, NULL);
+    pb_dresp *r = recv_delta(&c);
+    expect_delta(r, CDS, "service-a,service-b,static-c", "", versions);
+    FREE_DELTA(r);
+    client_close(&c);
+
+    /* reconnect holding service-a (current), static-c (stale), gone-x */
+    json_t *held = json_pack("{s:O, s:s, s:s}", "service-a",
+                             json_object_get(versions, "service-a"), "static-c", "h0", "gone-x",
+                             "h1");
+    char *star[] = {"*"};
+    client_open(&c, p.address, DELTA_METHOD);
+    send_delta(&c, CDS, NULL, star, 1, NULL, 0, held);
+    r = recv_delta(&c);
+    expect_delta(r, CDS, "service-b,static-c", "gone-x", NULL);
+    FREE_DELTA(r);
+    json_t *logged = log_wait(&p, 2, "request", "kind", "initial");
+    cr_assert_eq(json_object_size(json_object_get(json_array_get(logged, 1),
+                                                  "initial_resource_versions")), 3);
+    json_decref(logged);
+    json_decref(held);
+    json_decref(versions);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+Test(mock_cp_delta, eds_subscribe_unsubscribe_and_push_only_subscribed)
+{
+    cp_proc p;
+    client c;
+    cp_start(&p, "testdata/xds/basic.yaml", NULL);
+    client_open(&c, p.address, DELTA_METHOD);
+
+    char *two[] = {"service-a", "service-b-endpoints"};
+    send_delta(&c, EDS, NULL, two, 2, NULL, 0, NULL);
+    pb_dresp *r = recv_delta(&c);
+    expect_delta(r, EDS, "service-a,service-b-endpoints", "", NULL);
+    send_delta(&c, EDS, r->nonce, NULL, 0, NULL, 0, NULL);
+    expect_silence(&c);
+    FREE_DELTA(r);
+
+    char *a[] = {"service-a"};
+    send_delta(&c, EDS, NULL, NULL, 0, a, 1, NULL); /* unsubscribe: nothing to say */
+    expect_silence(&c);
+
+    /* v2 changes service-a (unsubscribed) and drops service-b-endpoints */
+    put_scenario(&p, "testdata/xds/basic-v2.yaml");
+    r = recv_delta(&c);
+    expect_delta(r, EDS, "service-b-endpoints", "", NULL);
+    cr_assert_eq(r->n_resources, 1);
+    FREE_DELTA(r);
+
+    send_delta(&c, EDS, NULL, a, 1, NULL, 0, NULL); /* subscribe again */
+    r = recv_delta(&c);
+    expect_delta(r, EDS, "service-a", "", NULL);
+    FREE_DELTA(r);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+Test(mock_cp_delta, scenario_change_sends_changed_added_and_removed_clusters)
+{
+    cp_proc p;
+    client c;
+    cp_start(&p, "testdata/xds/basic.yaml", NULL);
+    client_open(&c, p.address, DELTA_METHOD);
+    send_delta(&c, CDS, NULL, NULL, 0, NULL, 0, NULL);
+    pb_dresp *r = recv_delta(&c);
+    send_delta(&c, CDS, r->nonce, NULL, 0, NULL, 0, NULL);
+    FREE_DELTA(r);
+
+    put_scenario(&p, "testdata/xds/basic-v2.yaml");
+    r = recv_delta(&c);
+    expect_delta(r, CDS, "service-a,service-d", "service-b", NULL);
+    cr_assert_str_eq(r->system_version_info, "v2");
+    json_t *resp = log_wait(&p, 1, "response", "nonce", r->nonce);
+    cr_assert_eq(json_array_size(json_object_get(json_array_get(resp, 0), "removed")), 1);
+    json_decref(resp);
+    FREE_DELTA(r);
+
+    /* the same content again (new inode, same bytes): nothing to send */
+    put_scenario(&p, "testdata/xds/basic-v2.yaml");
+    json_t *loaded = log_wait(&p, 2, "scenario_loaded", "reason", "file_changed");
+    cr_assert_eq(json_array_size(loaded), 2);
+    json_decref(loaded);
+    expect_silence(&c);
+    client_close(&c);
+    cp_stop(&p);
+}
