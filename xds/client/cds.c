@@ -219,15 +219,11 @@ static void apply_all(struct xds_client *c, cds_item *items, size_t n, char **re
     for (size_t i = 0; i < n; i++) {
         if (apply_item(c, &items[i], err, sizeof(err)) != 0)
             log_error("cds: cluster '%s' not applied: %s", items[i].name, err);
-        else if (c->delta)
-            held_put(&c->cds.held, items[i].name, items[i].version, NULL, 0);
     }
     if (full_set)
         remove_absent(c, items, n);
-    for (size_t i = 0; i < n_removed; i++) {
+    for (size_t i = 0; i < n_removed; i++)
         remove_cluster(c, removed[i]);
-        held_remove(&c->cds.held, removed[i]);
-    }
     cluster_manager_end_batch(c->cm);
 }
 
@@ -283,4 +279,15 @@ void cds_on_delta(struct xds_client *c, const Envoy__Service__Discovery__V3__Del
                  r->n_removed_resources);
     }
     free_items(items, r->n_resources);
+}
+
+/* Delta reconnect: the versions of the clusters held, from the cluster
+ * manager (each dynamic cluster's version_info is its resource version). */
+void cds_initial_versions(struct xds_client *c, held_set *out)
+{
+    for (size_t i = 0; i < cluster_manager_count(c->cm); i++) {
+        const cm_cluster *e = cluster_manager_at(c->cm, i);
+        if (e->added_via_api)
+            held_put(out, e->name, e->warming_version ? e->warming_version : e->version_info, NULL, 0);
+    }
 }

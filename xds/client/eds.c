@@ -105,8 +105,7 @@ int eds_watch_cluster(struct xds_client *c, const pb_cluster *cl)
         c->by_service_dirty = 1;
     }
     w->fetch_timeout = fetch_timeout_of(cl);
-    held_resource *h = held_find(&c->eds.held, svc);
-    return h == NULL || h->bytes == NULL;
+    return held_find(&c->eds.held, svc) == NULL;
 }
 
 void eds_unwatch_cluster(struct xds_client *c, const char *cluster)
@@ -342,20 +341,15 @@ static int check_endpoints(const pb_cla *cla, char *err, size_t errlen)
     return 0;
 }
 
-static int check_eds_item(eds_item *items, size_t i, strbuf *why)
+static int check_eds_item(const eds_item *it, strbuf *why)
 {
     char err[1024] = "";
-    eds_item *it = &items[i];
     if (it->cla == NULL)
         snprintf(err, sizeof(err), "cannot parse the resource as ClusterLoadAssignment");
     else if (it->cla->cluster_name[0] == '\0')
         snprintf(err, sizeof(err), "cluster_name: must not be empty");
     else
         check_endpoints(it->cla, err, sizeof(err));
-    for (size_t j = 0; j < i && err[0] == '\0'; j++) {
-        if (strcmp(items[j].name, it->name) == 0)
-            snprintf(err, sizeof(err), "duplicate ClusterLoadAssignment '%s' in one update", it->name);
-    }
     if (err[0] == '\0')
         return 0;
     strbuf_printf(why, "%s%s: %s", why->len ? "; " : "", it->name[0] ? it->name : "<unnamed>", err);
@@ -403,13 +397,35 @@ static void assign(struct xds_client *c, const char *service, const uint8_t *byt
     }
 }
 
+/* A name given twice in one update is an error (Envoy rejects it too). */
+static int check_eds_duplicates(const eds_item *items, size_t n, strbuf *why)
+{
+    const char **names = malloc((n ? n : 1) * sizeof(*names));
+    if (names == NULL)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        names[i] = items[i].name;
+    qsort(names, n, sizeof(*names), cmp_str);
+    int bad = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(names[i], names[i - 1]) != 0 || (i > 1 && strcmp(names[i], names[i - 2]) == 0))
+            continue;
+        strbuf_printf(why, "%s%s: duplicate ClusterLoadAssignment '%s' in one update",
+                      why->len ? "; " : "", names[i], names[i]);
+        bad = 1;
+    }
+    free(names);
+    return bad;
+}
+
 static int reject(struct xds_client *c, eds_item *items, size_t n, const char *nonce)
 {
     strbuf why;
     strbuf_init(&why);
     int bad = 0;
     for (size_t i = 0; i < n; i++)
-        bad |= check_eds_item(items, i, &why) != 0;
+        bad |= check_eds_item(&items[i], &why) != 0;
+    bad |= check_eds_duplicates(items, n, &why);
     if (!bad) {
         strbuf_free(&why);
         return 0;
@@ -434,7 +450,7 @@ static void apply_items(struct xds_client *c, eds_item *items, size_t n)
             log_debug("eds: ignoring unrequested assignment '%s'", items[i].name);
             continue;
         }
-        held_put(&c->eds.held, items[i].name, items[i].version, items[i].bytes, items[i].len);
+        held_put(&c->eds.held, items[i].name, items[i].version, NULL, 0);
         assign(c, items[i].name, items[i].bytes, items[i].len, items[i].version);
     }
     cluster_manager_end_batch(c->cm);
@@ -504,4 +520,26 @@ void eds_on_delta(struct xds_client *c, const Envoy__Service__Discovery__V3__Del
         xds_ack_or_nack(c, &c->eds, r->system_version_info, r->nonce, NULL);
     }
     free_eds_items(items, r->n_resources);
+}
+
+/* The assignment bytes live once, in the cluster manager: any cluster
+ * watching the service holds them. */
+const uint8_t *xds_client_eds_resource(const xds_client *c, const char *service, size_t *len,
+                                       const char **version)
+{
+    struct xds_client *mc = (struct xds_client *)c;
+    held_resource *r = held_find(&mc->eds.held, service);
+    if (r == NULL)
+        return NULL;
+    size_t first, n = watches_of(mc, service, &first);
+    for (size_t i = first; i < first + n; i++) {
+        const cm_cluster *e = cluster_manager_find(mc->cm, mc->by_service[i]->cluster);
+        if (e && e->assignment) {
+            *len = e->assignment_len;
+            if (version)
+                *version = r->version;
+            return e->assignment;
+        }
+    }
+    return NULL;
 }

@@ -2,6 +2,7 @@
  * reconnect with backoff (see xds_client.h). */
 #include "xds_internal.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,7 +296,11 @@ static void send_initial_requests(struct xds_client *c)
 {
     if (c->delta) {
         char *wildcard[] = {"*"};
-        xds_send_delta(c, XDS_CDS_TYPE_URL, wildcard, 1, NULL, 0, &c->cds.held, NULL, NULL);
+        held_set versions;
+        memset(&versions, 0, sizeof(versions));
+        cds_initial_versions(c, &versions);
+        xds_send_delta(c, XDS_CDS_TYPE_URL, wildcard, 1, NULL, 0, &versions, NULL, NULL);
+        held_clear(&versions);
     } else {
         xds_send_sotw(c, &c->cds, NULL, 0, NULL);
     }
@@ -420,6 +425,10 @@ static void dispatch_delta(struct xds_client *c, const uint8_t *data, size_t len
     envoy__service__discovery__v3__delta_discovery_response__free_unpacked(r, NULL);
 }
 
+/* Responses above this size leave much freed heap behind (decoded
+ * resources); it goes back to the system so RSS tracks what is kept. */
+#define XDS_TRIM_AFTER_BYTES (1024 * 1024)
+
 static void on_message(void *ctx, const uint8_t *data, size_t len)
 {
     struct xds_client *c = ctx;
@@ -427,6 +436,8 @@ static void on_message(void *ctx, const uint8_t *data, size_t len)
         dispatch_delta(c, data, len);
     else
         dispatch_sotw(c, data, len);
+    if (len >= XDS_TRIM_AFTER_BYTES)
+        malloc_trim(0);
 }
 
 /* --- creation ---------------------------------------------------------------------- */
@@ -638,15 +649,3 @@ void xds_client_destroy(xds_client *c)
 const char *xds_client_cds_version(const xds_client *c) { return c->cds.version; }
 
 const xds_failure *xds_client_cds_failure(const xds_client *c) { return &c->cds.failure; }
-
-const uint8_t *xds_client_eds_resource(const xds_client *c, const char *service, size_t *len,
-                                       const char **version)
-{
-    held_resource *r = held_find(&c->eds.held, service);
-    if (r == NULL || r->bytes == NULL)
-        return NULL;
-    *len = r->len;
-    if (version)
-        *version = r->version;
-    return r->bytes;
-}

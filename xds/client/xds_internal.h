@@ -39,7 +39,8 @@ typedef struct {
     const char *type_url;
     char *version; /* SotW: last accepted version_info; "" before */
     char *nonce;   /* last response nonce on this stream; "" before */
-    held_set held; /* Delta: what we hold, name -> version */
+    held_set held; /* EDS: the assignments held, service -> version (bytes live in
+                      the cluster manager); unused for CDS (cm has the versions) */
     xds_failure failure;
 } type_state;
 
@@ -125,6 +126,7 @@ void held_clear(held_set *h);
 /* cds.c */
 void cds_on_sotw(struct xds_client *c, const Envoy__Service__Discovery__V3__DiscoveryResponse *r);
 void cds_on_delta(struct xds_client *c, const Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r);
+void cds_initial_versions(struct xds_client *c, held_set *out);
 
 /* eds.c */
 void eds_on_sotw(struct xds_client *c, const Envoy__Service__Discovery__V3__DiscoveryResponse *r);
