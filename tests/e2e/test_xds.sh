@@ -157,3 +157,29 @@ if start_node nocp -c "$E2E_TMP/boot-nocp.yaml" --config-yaml "$ADMIN_ANY_PORT";
     wait_exit "$NODE_PID" 10
     expect_eq "no control plane: exits cleanly" "$EXIT_CODE" 0
 fi
+
+# Istio-shaped clusters (metadata, filters, transport_socket_matches with a
+# plaintext fallback, outlier_detection, ...) are accepted; what the node
+# does not act on is kept, shown, counted and logged.
+rm -f "$E2E_TMP/cp.port"
+if start_cp 0 testdata/xds/istio-like.yaml "$E2E_TMP/cp-istio.log"; then
+    sed "s/port_value: 15010/port_value: $(cat "$E2E_TMP/cp.port")/" testdata/ads-sotw.yaml >"$E2E_TMP/boot-istio.yaml"
+    if start_node istio -c "$E2E_TMP/boot-istio.yaml" --config-yaml "$ADMIN_ANY_PORT"; then
+        check "istio: ready" wait_for 10 curl -sf "http://$ADMIN/ready"
+        check "istio: CDS ACKed" cp_log_has "$E2E_TMP/cp-istio.log" '(.type_url | endswith("Cluster")) and .ack == true'
+        check "istio: nothing NACKed" test -z "$(jq -c 'select(.ack == false)' "$E2E_TMP/cp-istio.log")"
+        expect_contains "istio: outbound clusters active" "$(active_names)" \
+            "outbound|9080||ratings.default.svc.cluster.local,outbound|9080||reviews.default.svc.cluster.local"
+        expect_eq "istio: fields kept but not acted on, counted" \
+            "$(stat 'cluster\.outbound\|9080\|\|reviews\.default\.svc\.cluster\.local;\.xdsnode_ignored_fields')" 4
+        check "istio: and logged" grep -q "reviews.default.svc.cluster.local': kept but not acted on: outlier_detection, metadata" \
+            "$E2E_TMP/istio.log"
+        expect_eq "istio: metadata exchange filter shown in config_dump" \
+            "$(clusters_json | jq -r '[.dynamic_active_clusters[].cluster.filters[]?.name] | unique | join(",")')" \
+            "istio.metadata_exchange"
+        curl -s -X POST "http://$ADMIN/quitquitquit" >/dev/null
+        wait_exit "$NODE_PID" 10
+        expect_eq "istio: node exits cleanly" "$EXIT_CODE" 0
+    fi
+    kill "$CP_PID" 2>/dev/null
+fi
