@@ -15,7 +15,14 @@
 
 #include "xdsnode/envoy_types.h"
 
-/* Checks one Cluster. Returns 0, or -1 with err. */
+/* Checks values a binary resource can carry that Envoy refuses: unknown
+ * enum values, Durations out of range or with mixed signs, Percents
+ * outside 0..100, and Any fields of a known type that do not parse
+ * (checked inside too). Returns 0, or -1 with "PATH: reason". */
+int validate_message_values(const ProtobufCMessage *m, const char *path, char *err, size_t errlen);
+
+/* Checks one Cluster (including validate_message_values). Returns 0, or
+ * -1 with err. */
 int validate_cluster(const pb_cluster *c, const char *path, char *err, size_t errlen);
 
 /* Lists (comma-separated, into out) the fields set on `c` that xdsnode

@@ -1,6 +1,9 @@
 /* validate.c: Envoy's semantic checks on bootstrap and Cluster (validate.h). */
 #include "xdsnode/validate.h"
 
+#include "envoy/type/v3/percent.pb-c.h"
+#include "xdsnode/pbjson.h"
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
@@ -148,6 +151,120 @@ static int validate_protocol_options(const pb_cluster *c, const char *path, char
     return 0;
 }
 
+/* --- generic value checks (what protoc-gen-validate and protobuf's
+ * parser would refuse in a binary resource) ------------------------------ */
+
+#define MAX_DURATION_SECONDS 315576000000LL
+#define MAX_CHECK_DEPTH 64
+
+static int check_values(const ProtobufCMessage *m, const char *path, int depth, char *err,
+                        size_t errlen);
+
+static int check_duration(const Google__Protobuf__Duration *d, const char *path, char *err,
+                          size_t errlen)
+{
+    int ok = d->seconds >= -MAX_DURATION_SECONDS && d->seconds <= MAX_DURATION_SECONDS &&
+             d->nanos > -1000000000 && d->nanos < 1000000000 &&
+             !(d->seconds > 0 && d->nanos < 0) && !(d->seconds < 0 && d->nanos > 0);
+    if (ok)
+        return 0;
+    snprintf(err, errlen, "%s: invalid duration (seconds %lld, nanos %d)", path,
+             (long long)d->seconds, (int)d->nanos);
+    return -1;
+}
+
+static int check_any(const Google__Protobuf__Any *any, const char *path, int depth, char *err,
+                     size_t errlen)
+{
+    const ProtobufCMessageDescriptor *d = pbjson_type_lookup(any->type_url);
+    if (d == NULL)
+        return 0; /* a type xdsnode does not know is kept as bytes */
+    ProtobufCMessage *inner = protobuf_c_message_unpack(d, NULL, any->value.len, any->value.data);
+    if (inner == NULL) {
+        snprintf(err, errlen, "%s: malformed %s", path, d->name);
+        return -1;
+    }
+    int rc = check_values(inner, path, depth + 1, err, errlen);
+    protobuf_c_message_free_unpacked(inner, NULL);
+    return rc;
+}
+
+static int check_message_kind(const ProtobufCMessage *m, const char *path, int depth, char *err,
+                              size_t errlen)
+{
+    const char *name = m->descriptor->name;
+    if (strcmp(name, "google.protobuf.Duration") == 0)
+        return check_duration((const Google__Protobuf__Duration *)m, path, err, errlen);
+    if (strcmp(name, "google.protobuf.Any") == 0)
+        return check_any((const Google__Protobuf__Any *)m, path, depth, err, errlen);
+    if (strcmp(name, "envoy.type.v3.Percent") == 0) {
+        double v = ((const Envoy__Type__V3__Percent *)m)->value;
+        if (v < 0 || v > 100) {
+            snprintf(err, errlen, "%s: %g is out of range 0..100", path, v);
+            return -1;
+        }
+        return 0;
+    }
+    return check_values(m, path, depth + 1, err, errlen);
+}
+
+static int check_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, const char *path,
+                       int depth, char *err, size_t errlen)
+{
+    const uint8_t *base = (const uint8_t *)m;
+    size_t n = 1;
+    const void *slot = base + f->offset;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        n = *(const size_t *)(base + f->quantifier_offset);
+        slot = *(void *const *)slot;
+    } else if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+               *(const uint32_t *)(base + f->quantifier_offset) != f->id) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char p[768];
+        if (f->label == PROTOBUF_C_LABEL_REPEATED)
+            snprintf(p, sizeof(p), "%s%s%s[%zu]", path, *path ? "." : "", f->name, i);
+        else
+            snprintf(p, sizeof(p), "%s%s%s", path, *path ? "." : "", f->name);
+        if (f->type == PROTOBUF_C_TYPE_ENUM) {
+            int v = ((const int *)slot)[i];
+            if (protobuf_c_enum_descriptor_get_value(f->descriptor, v) == NULL) {
+                snprintf(err, errlen, "%s: unknown value %d for enum %s", p, v,
+                         ((const ProtobufCEnumDescriptor *)f->descriptor)->name);
+                return -1;
+            }
+        } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            const ProtobufCMessage *sub = ((const ProtobufCMessage *const *)slot)[i];
+            if (sub && check_message_kind(sub, p, depth, err, errlen) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Enums hold known values, Durations are in range, Percents are 0..100,
+ * and every Any of a known type parses (and holds valid values too). */
+static int check_values(const ProtobufCMessage *m, const char *path, int depth, char *err,
+                        size_t errlen)
+{
+    if (depth > MAX_CHECK_DEPTH) {
+        snprintf(err, errlen, "%s: nested too deeply", path);
+        return -1;
+    }
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        if (check_field(m, &d->fields[i], path, depth, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int validate_message_values(const ProtobufCMessage *m, const char *path, char *err, size_t errlen)
+{
+    return check_values(m, path, 0, err, errlen);
+}
+
 int validate_cluster(const pb_cluster *c, const char *path, char *err, size_t errlen)
 {
     int is_eds = c->cluster_discovery_type_case ==
@@ -161,6 +278,8 @@ int validate_cluster(const pb_cluster *c, const char *path, char *err, size_t er
 
     if (c->name[0] == '\0')
         return fail(err, errlen, path, "name", "must not be empty");
+    if (validate_message_values(&c->base, path, err, errlen) != 0)
+        return -1;
     if (c->cluster_discovery_type_case ==
         ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_CLUSTER_TYPE)
         return fail(err, errlen, path, "cluster_type", "unsupported: custom cluster types are not implemented");

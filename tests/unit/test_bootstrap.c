@@ -174,3 +174,45 @@ Test(bootstrap, load_errors)
     cr_assert_eq(bootstrap_load(&o, &b, err, sizeof(err)), -1);
     cr_assert_str_eq(err, "no configuration: give a bootstrap with -c <path> or --config-yaml");
 }
+
+/* Values only a binary (xDS) resource can carry: checked generically. */
+Test(validate, binary_values_envoy_refuses)
+{
+    pb_bootstrap *b = parse_ok(
+        "static_resources: {clusters: [{name: a, connect_timeout: 1s, "
+        "common_lb_config: {healthy_panic_threshold: {value: 50}}, "
+        "typed_extension_protocol_options: {envoy.extensions.upstreams.http.v3.HttpProtocolOptions: "
+        "{'@type': type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions, "
+        "explicit_http_config: {http_protocol_options: {}}}}}]}");
+    pb_cluster *c = b->static_resources->clusters[0];
+    char err[512];
+    cr_assert_eq(validate_cluster(c, "c", err, sizeof(err)), 0, "%s", err);
+
+    c->lb_policy = 99;
+    cr_assert_eq(validate_cluster(c, "c", err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "c.lb_policy: unknown value 99 for enum envoy.config.cluster.v3.Cluster.LbPolicy");
+    c->lb_policy = 0;
+
+    c->connect_timeout->nanos = -5;
+    cr_assert_eq(validate_cluster(c, "c", err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "c.connect_timeout: invalid duration (seconds 1, nanos -5)");
+    c->connect_timeout->nanos = 0;
+
+    c->common_lb_config->healthy_panic_threshold->value = 150;
+    cr_assert_eq(validate_cluster(c, "c", err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "c.common_lb_config.healthy_panic_threshold: 150 is out of range 0..100");
+    c->common_lb_config->healthy_panic_threshold->value = 50;
+
+    Google__Protobuf__Any *any = c->typed_extension_protocol_options[0]->value;
+    uint8_t *saved = any->value.data;
+    size_t saved_len = any->value.len;
+    uint8_t garbage[] = {0x0a, 0xff, 0xff};
+    any->value.data = garbage;
+    any->value.len = sizeof(garbage);
+    cr_assert_eq(validate_cluster(c, "c", err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "c.typed_extension_protocol_options[0].value: malformed "
+                          "envoy.extensions.upstreams.http.v3.HttpProtocolOptions");
+    any->value.data = saved;
+    any->value.len = saved_len;
+    bootstrap_free(b);
+}
