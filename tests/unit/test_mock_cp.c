@@ -4,6 +4,10 @@
  * client stream (pluck completion queue) over loopback: SotW and Delta ADS,
  * ACK/NACK/stale handling, pushes on scenario change and SIGHUP, bad
  * scenario files, and its JSON-lines log.
+ *
+ * No test leaves a control plane behind: each suite's .fini stops the one
+ * still running after a failed assertion, and the child gets SIGTERM when
+ * the test worker dies (PR_SET_PDEATHSIG).
  */
 #include <criterion/criterion.h>
 
@@ -105,16 +109,25 @@ static void put_scenario(cp_proc *p, const char *testdata_file)
     free(text);
 }
 
+/* The control plane this test started and has not stopped yet. */
+static pid_t live_pid;
+static char live_dir[64];
+
 static void cp_spawn(cp_proc *p, char *const argv[])
 {
+    pid_t parent = getpid();
     p->pid = fork();
     cr_assert_neq(p->pid, -1);
     if (p->pid == 0) {
-        /* a failed assertion ends the test worker: take the CP with it */
+        /* a crash ends the test worker: take the CP with it */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(127);
         execv(argv[0], argv);
         _exit(127);
     }
+    live_pid = p->pid;
+    snprintf(live_dir, sizeof(live_dir), "%s", p->dir);
 }
 
 static const char *cp_binary(void)
@@ -172,11 +185,38 @@ static void cp_stop(cp_proc *p)
 {
     int status = 0;
     kill(p->pid, SIGTERM);
-    cr_assert_eq(waitpid(p->pid, &status, 0), p->pid);
+    pid_t got = waitpid(p->pid, &status, 0);
+    live_pid = 0;
+    cr_assert_eq(got, p->pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "xdsnode-cp exit status %d",
               status);
     rm_dir(p->dir);
 }
+
+/* Suite .fini: after a failed assertion, stops the CP still running
+ * (SIGTERM, then SIGKILL after 3 s) and removes its directory. */
+static void cp_reap(void)
+{
+    if (live_pid <= 0)
+        return;
+    kill(live_pid, SIGTERM);
+    double end = now_ms() + 3000;
+    while (waitpid(live_pid, NULL, WNOHANG) == 0) {
+        if (now_ms() > end) {
+            kill(live_pid, SIGKILL);
+            waitpid(live_pid, NULL, 0);
+            break;
+        }
+        sleep_ms(10);
+    }
+    live_pid = 0;
+    if (live_dir[0] != '\0')
+        rm_dir(live_dir);
+}
+
+TestSuite(mock_cp, .fini = cp_reap);
+TestSuite(mock_cp_sotw, .fini = cp_reap);
+TestSuite(mock_cp_delta, .fini = cp_reap);
 
 /* Log lines matching event (and, if set, a string field == value). */
 static json_t *log_find(const cp_proc *p, const char *event, const char *key, const char *value)
@@ -678,7 +718,9 @@ Test(mock_cp, bad_scenario_at_start_exits_1_with_the_reason)
                     "--address", "127.0.0.1:0", "--log", "/dev/null", NULL};
     int status;
     cp_spawn(&p, argv);
-    cr_assert_eq(waitpid(p.pid, &status, 0), p.pid);
+    pid_t got = waitpid(p.pid, &status, 0);
+    live_pid = 0;
+    cr_assert_eq(got, p.pid);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
 }
 
