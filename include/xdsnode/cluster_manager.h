@@ -36,7 +36,8 @@ typedef struct {
      * means the config's own load_assignment. */
     uint8_t *assignment;
     size_t assignment_len;
-    uint64_t generation; /* bumped on every change of config or assignment */
+    uint64_t generation; /* new on every change of config or assignment; unique across
+                            clusters, so a removed and re-added name never repeats one */
     stats_scope *stats;  /* "cluster.<stat name>." (cluster_stats.h) */
     /* A CDS update of an active cluster that waits for its EDS assignment
      * (Envoy's warming update): the active config keeps serving until then.

@@ -17,6 +17,7 @@ struct cluster_manager {
     void *on_change_ctx;
     int batch_depth;
     int batch_dirty;
+    uint64_t last_generation; /* generations are unique across all clusters */
 };
 
 cluster_manager *cluster_manager_create(stats_store *store)
@@ -136,6 +137,8 @@ static uint8_t *copy_bytes(const uint8_t *data, size_t len)
     return p;
 }
 
+static uint64_t next_generation(cluster_manager *cm) { return ++cm->last_generation; }
+
 static int fill_cluster(cluster_manager *cm, cm_cluster *out, const pb_cluster *c, const char *version)
 {
     memset(out, 0, sizeof(*out));
@@ -151,7 +154,7 @@ static int fill_cluster(cluster_manager *cm, cm_cluster *out, const pb_cluster *
     }
     protobuf_c_message_pack(&c->base, out->config);
     clock_gettime(CLOCK_REALTIME, &out->last_updated);
-    out->generation = 1;
+    out->generation = next_generation(cm);
     return 0;
 }
 
@@ -219,7 +222,8 @@ static int replace_warming(cm_cluster *e, const uint8_t *bytes, size_t len, cons
     return 0;
 }
 
-static int replace_active(cm_cluster *e, const uint8_t *bytes, size_t len, const char *version)
+static int replace_active(cluster_manager *cm, cm_cluster *e, const uint8_t *bytes, size_t len,
+                          const char *version)
 {
     uint8_t *cfg = copy_bytes(bytes, len);
     char *ver = strdup(version);
@@ -238,7 +242,7 @@ static int replace_active(cm_cluster *e, const uint8_t *bytes, size_t len, const
     free(e->warming_version);
     e->warming_config = NULL;
     e->warming_version = NULL;
-    e->generation++;
+    e->generation = next_generation(cm);
     return 0;
 }
 
@@ -276,7 +280,7 @@ int cluster_manager_upsert_dynamic(cluster_manager *cm, const pb_cluster *c, con
         if (e->state == CM_CLUSTER_ACTIVE && warming)
             rc = replace_warming(e, bytes, len, version);
         else
-            rc = replace_active(e, bytes, len, version);
+            rc = replace_active(cm, e, bytes, len, version);
         if (rc == 0 && !warming)
             e->state = CM_CLUSTER_ACTIVE;
         if (rc != 0)
@@ -304,7 +308,7 @@ int cluster_manager_remove_dynamic(cluster_manager *cm, const char *name)
 }
 
 /* Makes a warming config (or a warming new cluster) the active one. */
-static int promote(cm_cluster *e)
+static int promote(cluster_manager *cm, cm_cluster *e)
 {
     if (e->warming_config) {
         uint8_t *cfg = e->warming_config;
@@ -320,7 +324,7 @@ static int promote(cm_cluster *e)
         e->last_updated = e->warming_updated;
     }
     e->state = CM_CLUSTER_ACTIVE;
-    e->generation++;
+    e->generation = next_generation(cm);
     return 0;
 }
 
@@ -336,7 +340,7 @@ int cluster_manager_set_assignment(cluster_manager *cm, const char *name, const 
     free(e->assignment);
     e->assignment = copy;
     e->assignment_len = len;
-    promote(e);
+    promote(cm, e);
     stats_inc(cm->stats, CM_STAT_CLUSTER_UPDATED);
     cm_changed(cm);
     return 0;
@@ -349,7 +353,7 @@ int cluster_manager_finish_warming(cluster_manager *cm, const char *name)
         return -1;
     if (e->state == CM_CLUSTER_ACTIVE && e->warming_config == NULL)
         return 0;
-    promote(e);
+    promote(cm, e);
     cm_changed(cm);
     return 0;
 }

@@ -90,6 +90,7 @@ static void note_ignored_fields(const cm_cluster *e, const pb_cluster *cl)
 static int apply_item(struct xds_client *c, const cds_item *it, char *err, size_t errlen)
 {
     const cm_cluster *e = cluster_manager_find(c->cm, it->name);
+    int existed = e != NULL;
     if (e && same_config(e, it)) {
         log_debug("cds: cluster '%s' unchanged", it->name);
         return 0;
@@ -120,7 +121,7 @@ static int apply_item(struct xds_client *c, const cds_item *it, char *err, size_
         if (cla)
             cluster_manager_set_assignment(c->cm, it->name, cla, len);
     }
-    log_info("cds: %s cluster '%s'%s", e && e->generation > 1 ? "updated" : "added", it->name,
+    log_info("cds: %s cluster '%s'%s", existed ? "updated" : "added", it->name,
              warming ? " (warming)" : "");
     return 0;
 }
