@@ -138,9 +138,8 @@ static const char *cp_binary(void)
     return path;
 }
 
-/* Starts the CP on port 0 with a copy of `testdata_file` (or --generate
- * when `generate` is set) and waits for its port file. */
-static void cp_start(cp_proc *p, const char *testdata_file, const char *generate)
+/* A fresh directory with the file names the CP will use. */
+static void cp_prepare(cp_proc *p)
 {
     memset(p, 0, sizeof(*p));
     snprintf(p->dir, sizeof(p->dir), "/tmp/test_mock_cp.XXXXXX");
@@ -148,8 +147,12 @@ static void cp_start(cp_proc *p, const char *testdata_file, const char *generate
     snprintf(p->scenario, sizeof(p->scenario), "%s/scenario.yaml", p->dir);
     snprintf(p->log, sizeof(p->log), "%s/cp.log", p->dir);
     snprintf(p->port_file, sizeof(p->port_file), "%s/port", p->dir);
-    if (testdata_file)
-        put_scenario(p, testdata_file);
+}
+
+/* Starts the CP on port 0 (the scenario file, or --generate when
+ * `generate` is set) and waits for its port file. */
+static void cp_launch(cp_proc *p, const char *generate)
+{
     char *argv[] = {(char *)cp_binary(), "--address", "127.0.0.1:0",
                     generate ? "--generate" : "--scenario",
                     generate ? (char *)generate : p->scenario,
@@ -167,6 +170,23 @@ static void cp_start(cp_proc *p, const char *testdata_file, const char *generate
         sleep_ms(20);
     }
     cr_assert_fail("xdsnode-cp (%s) did not write its port file", cp_binary());
+}
+
+/* Starts the CP with a copy of `testdata_file` (or --generate). */
+static void cp_start(cp_proc *p, const char *testdata_file, const char *generate)
+{
+    cp_prepare(p);
+    if (testdata_file)
+        put_scenario(p, testdata_file);
+    cp_launch(p, generate);
+}
+
+/* Starts the CP with a scenario written by the test. */
+static void cp_start_text(cp_proc *p, const char *scenario)
+{
+    cp_prepare(p);
+    put_scenario_text(p, scenario);
+    cp_launch(p, NULL);
 }
 
 static void rm_dir(const char *dir)
@@ -899,6 +919,126 @@ Test(mock_cp_delta, scenario_change_sends_changed_added_and_removed_clusters)
     cr_assert_eq(json_array_size(loaded), 2);
     json_decref(loaded);
     expect_silence(&c);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+/* Scenarios written by the NACK tests: each cluster's connect_timeout marks
+ * its content, so its Delta version changes with it. */
+#define EDS_CLUSTER(name, timeout)                                                  \
+    "- {name: \"" name "\", type: EDS, connect_timeout: " timeout                    \
+    ", eds_cluster_config: {eds_config: {ads: {}}}}\n"
+#define NACK_V1 \
+    "version: v1\nclusters:\n" EDS_CLUSTER("service-a", "1s") EDS_CLUSTER("service-b", "2s")
+/* as testdata/xds/bad-cluster.yaml: service-a changed, service-b gone,
+ * service-d added, and two clusters a client rejects (an empty name, an EDS
+ * cluster without eds_cluster_config) */
+#define NACK_V3_BAD                                                                 \
+    "version: v3-bad\nclusters:\n" EDS_CLUSTER("service-a", "3s")                   \
+    EDS_CLUSTER("service-d", "1s") "- {name: \"\", type: STATIC, connect_timeout: 1s}\n" \
+    "- {name: service-e, type: EDS, connect_timeout: 1s}\n"
+#define NACK_V2 \
+    "version: v2\nclusters:\n" EDS_CLUSTER("service-a", "3s") EDS_CLUSTER("service-d", "1s")
+
+/* ACK (nack = 0) or NACK of a Delta response, without subscription change. */
+static void answer_delta(client *c, const char *type_url, const char *nonce, int nack)
+{
+    pb_dreq req = ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_REQUEST__INIT;
+    Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+    st.code = 3;
+    st.message = "rejected by the test";
+    test_node.id = "sidecar~10.0.0.1~test.default~default.svc.cluster.local";
+    req.node = &test_node;
+    req.type_url = (char *)type_url;
+    req.response_nonce = (char *)nonce;
+    req.error_detail = nack ? &st : NULL;
+    client_send(c, &req.base);
+}
+
+/* The "kind" the CP logged for the request answering `nonce`. */
+static void expect_logged_kind(const cp_proc *p, const char *nonce, const char *kind)
+{
+    json_t *reqs = log_wait(p, 1, "request", "response_nonce", nonce);
+    cr_assert_eq(json_array_size(reqs), 1, "one request answering %s", nonce);
+    cr_assert_str_eq(jstr(json_array_get(reqs, 0), "kind"), kind);
+    json_decref(reqs);
+}
+
+/* Delta CDS wildcard stream on NACK_V1, first response ACKed. */
+static void delta_cds_acked_v1(cp_proc *p, client *c)
+{
+    cp_start_text(p, NACK_V1);
+    client_open(c, p->address, DELTA_METHOD);
+    send_delta(c, CDS, NULL, NULL, 0, NULL, 0, NULL);
+    pb_dresp *r = recv_delta(c);
+    expect_delta(r, CDS, "service-a,service-b", "", NULL);
+    answer_delta(c, CDS, r->nonce, 0);
+    expect_silence(c);
+    FREE_DELTA(r);
+}
+
+Test(mock_cp_delta, nack_forgets_the_rejected_versions_so_the_next_push_sends_them)
+{
+    cp_proc p;
+    client c;
+    json_t *bad = json_object(), *good = json_object();
+    delta_cds_acked_v1(&p, &c);
+
+    put_scenario_text(&p, NACK_V3_BAD);
+    pb_dresp *r = recv_delta(&c);
+    expect_delta(r, CDS, "service-a,service-d,,service-e", "service-b", bad);
+    answer_delta(&c, CDS, r->nonce, 1);
+    expect_silence(&c); /* the rejected resources are not resent at once */
+    expect_logged_kind(&p, r->nonce, "nack");
+    FREE_DELTA(r);
+
+    /* the client still holds v1: service-a changed, service-d is new,
+     * service-b is gone; "" and service-e it never had */
+    put_scenario_text(&p, NACK_V2);
+    r = recv_delta(&c);
+    expect_delta(r, CDS, "service-a,service-d", "service-b", good);
+    cr_assert_str_eq(r->system_version_info, "v2");
+    cr_assert_str_eq(jstr(good, "service-a"), jstr(bad, "service-a"),
+                     "same content, same version as in the rejected response");
+    answer_delta(&c, CDS, r->nonce, 0);
+    expect_silence(&c);
+    FREE_DELTA(r);
+    json_decref(bad);
+    json_decref(good);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+Test(mock_cp_delta, nack_of_an_older_unanswered_response_is_not_undone_by_a_later_ack)
+{
+    cp_proc p;
+    client c;
+    delta_cds_acked_v1(&p, &c);
+
+    /* two pushes before the client answers either */
+    put_scenario_text(&p, "version: x1\nclusters:\n" EDS_CLUSTER("service-a", "5s")
+                          EDS_CLUSTER("service-b", "2s"));
+    pb_dresp *r2 = recv_delta(&c);
+    expect_delta(r2, CDS, "service-a", "", NULL);
+    put_scenario_text(&p, "version: x2\nclusters:\n" EDS_CLUSTER("service-a", "5s")
+                          EDS_CLUSTER("service-b", "2s") EDS_CLUSTER("service-f", "1s"));
+    pb_dresp *r3 = recv_delta(&c);
+    expect_delta(r3, CDS, "service-f", "", NULL);
+    answer_delta(&c, CDS, r2->nonce, 1);
+    answer_delta(&c, CDS, r3->nonce, 0);
+    expect_silence(&c);
+    expect_logged_kind(&p, r2->nonce, "nack");
+    expect_logged_kind(&p, r3->nonce, "ack");
+
+    /* the client holds service-a@v1 and service-f: service-a is resent */
+    put_scenario_text(&p, "version: x3\nclusters:\n" EDS_CLUSTER("service-a", "5s")
+                          EDS_CLUSTER("service-b", "2s") EDS_CLUSTER("service-f", "1s")
+                          EDS_CLUSTER("service-g", "1s"));
+    pb_dresp *r4 = recv_delta(&c);
+    expect_delta(r4, CDS, "service-a,service-g", "", NULL);
+    FREE_DELTA(r2);
+    FREE_DELTA(r3);
+    FREE_DELTA(r4);
     client_close(&c);
     cp_stop(&p);
 }

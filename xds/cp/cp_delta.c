@@ -11,47 +11,99 @@ typedef Envoy__Service__Discovery__V3__DeltaDiscoveryRequest pb_delta_request;
 typedef Envoy__Service__Discovery__V3__DeltaDiscoveryResponse pb_delta_response;
 typedef Envoy__Service__Discovery__V3__Resource pb_resource;
 
-/* Adds r to the batch if the client does not hold this version (or must be
- * answered about it), and records the version as held. */
-static int delta_offer(cp_batch *b, cp_type_state *st, const cp_resource *r, json_t *force)
+/* One response being built for one type. */
+typedef struct {
+    cp_batch b;
+    cp_type_state *st;
+    const cp_snapshot *snap;
+    cp_type type;
+    json_t *force; /* names answered even if held at the current version */
+    json_t *prior; /* what the client held before this response */
+} delta_ctx;
+
+/* Sets (version) or forgets (NULL) the version the client holds, noting
+ * the previous one in ctx->prior so a NACK can put it back. */
+static int held_set(delta_ctx *ctx, const char *name, const char *version)
 {
-    const char *held = json_string_value(json_object_get(st->known, r->name));
-    if (held != NULL && strcmp(held, r->version) == 0 && !json_object_get(force, r->name))
+    const char *old = json_string_value(json_object_get(ctx->st->known, name));
+
+    if (old == NULL ? version == NULL : version != NULL && strcmp(old, version) == 0)
         return 0;
-    json_object_set_new(st->known, r->name, json_string(r->version));
-    json_object_del(force, r->name); /* once per response */
-    return cp_batch_add(b, r);
+    if (cp_pending_note(ctx->prior, name, old) != 0)
+        return -1;
+    if (version == NULL)
+        return json_object_del(ctx->st->known, name) == 0 ? 0 : -1;
+    return json_object_set_new(ctx->st->known, name, json_string(version));
+}
+
+/* Whether `name` must be sent at `version`: not held at it, or forced
+ * (once per response). */
+static int must_send(delta_ctx *ctx, const char *name, const char *version)
+{
+    const char *held = json_string_value(json_object_get(ctx->st->known, name));
+    int forced = json_object_get(ctx->force, name) != NULL;
+
+    json_object_del(ctx->force, name);
+    return held == NULL || strcmp(held, version) != 0 || forced;
+}
+
+/* Adds r to the batch if the client must hear about it, and records its
+ * version as held. */
+static int delta_offer(delta_ctx *ctx, const cp_resource *r)
+{
+    if (!must_send(ctx, r->name, r->version))
+        return 0;
+    if (held_set(ctx, r->name, r->version) != 0)
+        return -1;
+    return cp_batch_add(&ctx->b, r);
+}
+
+/* EDS name without an assignment: the empty CLA placeholder. */
+static int delta_offer_empty(delta_ctx *ctx, const char *name)
+{
+    cp_resource empty;
+
+    if (cp_empty_cla(name, &empty) != 0)
+        return -1;
+    int rc = 0;
+    if (must_send(ctx, name, empty.version))
+        rc = cp_batch_add_named(&ctx->b, ctx->snap, ctx->type, name) ? 0 : -1;
+    if (rc == 0)
+        rc = held_set(ctx, name, empty.version);
+    free(empty.name);
+    free(empty.data);
+    return rc;
+}
+
+/* A subscribed cluster the scenario lacks: removed_resources once. */
+static int delta_offer_missing(delta_ctx *ctx, const char *name)
+{
+    int held = json_object_get(ctx->st->known, name) != NULL;
+    int forced = json_object_get(ctx->force, name) != NULL;
+
+    if (!held && !forced)
+        return 0;
+    if (held_set(ctx, name, NULL) != 0)
+        return -1;
+    return cp_batch_remove(&ctx->b, name);
 }
 
 /* Explicitly subscribed names: the resource, an empty CLA (EDS), or for a
  * missing cluster the name in removed_resources once. */
-static int delta_collect_named(cp_batch *b, cp_type_state *st, const cp_snapshot *snap,
-                               cp_type type, json_t *force)
+static int delta_collect_named(delta_ctx *ctx)
 {
     size_t n;
-    const char **names = cp_sorted_keys(st->names, &n);
+    const char **names = cp_sorted_keys(ctx->st->names, &n);
     int rc = names ? 0 : -1;
 
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        const cp_resource *r = cp_snapshot_find(snap, type, names[i]);
-        cp_resource empty;
-        if (r != NULL) {
-            rc = delta_offer(b, st, r, force);
-        } else if (type == CP_TYPE_CLA) {
-            if (cp_empty_cla(names[i], &empty) != 0)
-                rc = -1;
-            const char *held = rc ? NULL : json_string_value(json_object_get(st->known, names[i]));
-            if (rc == 0 && (held == NULL || strcmp(held, empty.version) != 0 ||
-                            json_object_get(force, names[i])))
-                rc = cp_batch_add_named(b, snap, type, names[i]) ? 0 : -1;
-            if (rc == 0)
-                json_object_set_new(st->known, names[i], json_string(empty.version));
-            free(empty.name);
-            free(empty.data);
-        } else if (json_object_get(st->known, names[i]) || json_object_get(force, names[i])) {
-            json_object_del(st->known, names[i]);
-            rc = cp_batch_remove(b, names[i]);
-        }
+        const cp_resource *r = cp_snapshot_find(ctx->snap, ctx->type, names[i]);
+        if (r != NULL)
+            rc = delta_offer(ctx, r);
+        else if (ctx->type == CP_TYPE_CLA)
+            rc = delta_offer_empty(ctx, names[i]);
+        else
+            rc = delta_offer_missing(ctx, names[i]);
     }
     free(names);
     return rc;
@@ -60,9 +112,9 @@ static int delta_collect_named(cp_batch *b, cp_type_state *st, const cp_snapshot
 /* Held names no longer wanted: removed_resources under wildcard (the
  * resource is gone), otherwise forgotten silently (the client dropped them
  * when it unsubscribed, or never subscribed them). */
-static int delta_collect_gone(cp_batch *b, cp_type_state *st, const cp_snapshot *snap,
-                              cp_type type)
+static int delta_collect_gone(delta_ctx *ctx)
 {
+    cp_type_state *st = ctx->st;
     size_t n;
     const char **held = cp_sorted_keys(st->known, &n);
     int rc = held ? 0 : -1;
@@ -71,10 +123,12 @@ static int delta_collect_gone(cp_batch *b, cp_type_state *st, const cp_snapshot 
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (json_object_get(st->names, held[i]))
             continue;
-        if (st->wildcard && cp_snapshot_find(snap, type, held[i]) != NULL)
+        if (st->wildcard && cp_snapshot_find(ctx->snap, ctx->type, held[i]) != NULL)
             continue;
         if (st->wildcard)
-            rc = cp_batch_remove(b, held[i]);
+            rc = cp_batch_remove(&ctx->b, held[i]) |
+                 cp_pending_note(ctx->prior, held[i],
+                                 json_string_value(json_object_get(st->known, held[i])));
         json_array_append_new(drop, json_string(held[i]));
     }
     free(held);
@@ -86,18 +140,17 @@ static int delta_collect_gone(cp_batch *b, cp_type_state *st, const cp_snapshot 
     return rc;
 }
 
-static int delta_collect(cp_batch *b, cp_type_state *st, const cp_snapshot *snap, cp_type type,
-                         json_t *force)
+static int delta_collect(delta_ctx *ctx)
 {
-    if (st->wildcard) {
-        const cp_resource_set *set = &snap->types[type];
+    if (ctx->st->wildcard) {
+        const cp_resource_set *set = &ctx->snap->types[ctx->type];
         for (size_t i = 0; i < set->n; i++)
-            if (delta_offer(b, st, &set->items[i], force) != 0)
+            if (delta_offer(ctx, &set->items[i]) != 0)
                 return -1;
     }
-    if (delta_collect_named(b, st, snap, type, force) != 0)
+    if (delta_collect_named(ctx) != 0)
         return -1;
-    return delta_collect_gone(b, st, snap, type);
+    return delta_collect_gone(ctx);
 }
 
 static void log_response(cp_stream *s, const char *type_url, const char *version,
@@ -165,26 +218,37 @@ out:
     return rc;
 }
 
-/* Sends what changed for this type; `always` sends even an empty response
- * (the first answer on a type, so the client's initial fetch completes). */
+/* Sends what changed for this type and remembers it until answered;
+ * `always` sends even an empty response (the first answer on a type, so
+ * the client's initial fetch completes). */
 static int delta_respond(cp_stream *s, const cp_snapshot *snap, cp_type type, json_t *force,
                          int always)
 {
-    cp_type_state *st = &s->types[type];
-    cp_batch b = {0};
-    int rc = delta_collect(&b, st, snap, type, force);
+    delta_ctx ctx = {.st = &s->types[type], .snap = snap, .type = type, .force = force,
+                     .prior = json_object()};
+    int rc = ctx.prior ? delta_collect(&ctx) : -1;
 
-    if (rc == 0 && (always || b.n > 0 || b.n_removed > 0))
-        rc = delta_send(s, st, snap, type, &b);
-    cp_batch_free(&b);
+    if (rc == 0 && (always || ctx.b.n > 0 || ctx.b.n_removed > 0)) {
+        rc = delta_send(s, ctx.st, snap, type, &ctx.b);
+        if (rc == 0) {
+            rc = cp_pending_add(ctx.st, ctx.st->nonce, ctx.prior);
+            ctx.prior = NULL;
+        }
+    }
+    json_decref(ctx.prior);
+    cp_batch_free(&ctx.b);
     return rc;
 }
 
-static const char *request_kind(const pb_delta_request *req, const cp_type_state *st)
+/* An ACK or NACK answers the latest response or one still unanswered
+ * (`answered` is its index in st->pending, or -1); any other nonce is
+ * stale. */
+static const char *request_kind(const pb_delta_request *req, const cp_type_state *st,
+                                int answered)
 {
     if (req->response_nonce[0] == '\0')
         return st->active ? "subscription" : "initial";
-    if (strcmp(req->response_nonce, st->nonce) != 0)
+    if (answered < 0 && strcmp(req->response_nonce, st->nonce) != 0)
         return "stale";
     return req->error_detail != NULL ? "nack" : "ack";
 }
@@ -273,8 +337,11 @@ int cp_delta_on_request(cp_stream *s, const cp_snapshot *snap, const uint8_t *da
         goto out;
     }
     cp_type_state *st = &s->types[type];
-    const char *kind = request_kind(req, st);
-    log_request(s, req, kind);
+    int answered = cp_pending_find(st, req->response_nonce);
+    log_request(s, req, request_kind(req, st, answered));
+    cp_pending done = {.prior = NULL};
+    if (answered >= 0)
+        cp_pending_take(st, answered, &done);
     int first = !st->active;
     if (first)
         delta_first(st, req, (cp_type)type);
@@ -282,6 +349,11 @@ int cp_delta_on_request(cp_stream *s, const cp_snapshot *snap, const uint8_t *da
     delta_apply(st, req, first, force);
     rc = delta_respond(s, snap, (cp_type)type, force, first);
     json_decref(force);
+    /* after responding: what the client held before the rejected response
+     * is also what it held before the one just sent */
+    if (req->error_detail != NULL && done.prior != NULL)
+        cp_pending_reject(st, &done);
+    json_decref(done.prior);
 out:
     envoy__service__discovery__v3__delta_discovery_request__free_unpacked(req, NULL);
     return rc;
@@ -292,6 +364,7 @@ int cp_delta_push(cp_stream *s, const cp_snapshot *snap)
     for (int t = 0; t < CP_TYPE_COUNT; t++) {
         if (!s->types[t].active)
             continue;
+        cp_pending_undo(&s->types[t]);
         if (delta_respond(s, snap, (cp_type)t, NULL, 0) != 0)
             return -1;
     }

@@ -21,15 +21,18 @@ void cp_stream_init(cp_stream *s, unsigned long id, int delta, cp_send_fn send, 
     for (int t = 0; t < CP_TYPE_COUNT; t++) {
         s->types[t].names = json_object();
         s->types[t].known = json_object();
+        s->types[t].undo = json_object();
     }
 }
 
 void cp_stream_clear(cp_stream *s)
 {
     for (int t = 0; t < CP_TYPE_COUNT; t++) {
+        cp_pending_clear(&s->types[t]);
         json_decref(s->types[t].names);
         json_decref(s->types[t].known);
-        s->types[t].names = s->types[t].known = NULL;
+        json_decref(s->types[t].undo);
+        s->types[t].names = s->types[t].known = s->types[t].undo = NULL;
     }
 }
 

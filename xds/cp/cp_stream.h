@@ -15,7 +15,11 @@
  *  - Delta: per type the versions the client holds (seeded from
  *    initial_resource_versions); responses carry only new or changed
  *    resources and removed_resources; subscription changes are honoured
- *    even with a stale nonce.
+ *    even with a stale nonce. Each response not yet answered remembers what
+ *    the client held before it for the names it changed; an ACK forgets
+ *    that, a NACK keeps it to be put back at the next push, so the push
+ *    resends what the client rejected and the client's own requests in
+ *    between do not (cp_pending.c).
  *
  * Owns: its maps and names; cp_stream_clear() frees them.
  * Threads: the control plane's one thread.
@@ -31,8 +35,21 @@
 
 #define CP_NONCE_LEN 48
 
+/* Delta: unanswered responses kept per type. When one more is sent, the
+ * oldest is treated as NACKed (at worst the next push resends what the
+ * client already holds). */
+#define CP_PENDING_MAX 8
+
 /* Takes ownership of data (malloc'd). Returns 0, or -1 if it cannot queue. */
 typedef int (*cp_send_fn)(void *ctx, uint8_t *data, size_t len);
+
+/* Delta: a response the client has not ACKed or NACKed yet, and for each
+ * name whose held version it changed, the version held before it (JSON
+ * null: not held). */
+typedef struct {
+    char nonce[CP_NONCE_LEN];
+    json_t *prior;
+} cp_pending;
 
 typedef struct {
     int active;            /* a request for this type arrived */
@@ -40,7 +57,11 @@ typedef struct {
     int named;             /* SotW: the client has listed names explicitly */
     json_t *names;         /* explicit subscriptions: name -> true */
     json_t *known;         /* Delta: name -> version the client holds */
+    json_t *undo;          /* Delta: NACKed, put back in known at the next
+                              push: name -> version held before, or null */
     char nonce[CP_NONCE_LEN]; /* latest nonce sent, "" before the first */
+    cp_pending pending[CP_PENDING_MAX]; /* Delta: unanswered, oldest first */
+    size_t n_pending;
 } cp_type_state;
 
 typedef struct {
@@ -70,6 +91,26 @@ int cp_sotw_push(cp_stream *s, const cp_snapshot *snap);
 int cp_delta_on_request(cp_stream *s, const cp_snapshot *snap, const uint8_t *data,
                         size_t len, char *err, size_t errlen);
 int cp_delta_push(cp_stream *s, const cp_snapshot *snap);
+
+/* --- Delta unanswered responses (cp_pending.c) --- */
+
+/* Notes in prior that `name` was held at `version` (NULL: not held) before
+ * the response being built, unless already noted. */
+int cp_pending_note(json_t *prior, const char *name, const char *version);
+/* Remembers a sent response (takes ownership of prior, also on failure). */
+int cp_pending_add(cp_type_state *st, const char *nonce, json_t *prior);
+/* Index of the unanswered response with this nonce, or -1. */
+int cp_pending_find(const cp_type_state *st, const char *nonce);
+/* Removes the response at index (and the older ones: the client answered
+ * those first) into *out; the caller rejects it or frees its prior. */
+void cp_pending_take(cp_type_state *st, int index, cp_pending *out);
+/* The client rejected p: for a name a later unanswered response changed,
+ * what it held before p becomes what it held before that one; the other
+ * names go to st->undo. Frees p's prior. */
+void cp_pending_reject(cp_type_state *st, cp_pending *p);
+/* Before a push: puts st->undo back into st->known and empties it. */
+void cp_pending_undo(cp_type_state *st);
+void cp_pending_clear(cp_type_state *st);
 
 /* A fresh nonce, unique for this process run and across restarts. */
 void cp_stream_next_nonce(char out[CP_NONCE_LEN]);
