@@ -2,8 +2,9 @@
  * test_mock_cp.c: the mock control plane (build/xdsnode-cp, found through
  * $BUILD, default "build") as a child process, driven by a real gRPC core
  * client stream (pluck completion queue) over loopback: SotW and Delta ADS,
- * ACK/NACK/stale handling, pushes on scenario change and SIGHUP, bad
- * scenario files, and its JSON-lines log.
+ * ACK/NACK/stale handling (a Delta NACK makes the next push resend what was
+ * rejected), pushes on scenario change and SIGHUP, withheld endpoints
+ * (warming), bad scenario files, and its JSON-lines log.
  *
  * No test leaves a control plane behind: each suite's .fini stops the one
  * still running after a failed assertion, and the child gets SIGTERM when
@@ -1039,6 +1040,123 @@ Test(mock_cp_delta, nack_of_an_older_unanswered_response_is_not_undone_by_a_late
     FREE_DELTA(r2);
     FREE_DELTA(r3);
     FREE_DELTA(r4);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+/* ---- withhold_endpoints (warming) ----------------------------------------- */
+
+/* The log's "resources" of the response with this nonce, as "a,b". */
+static void expect_logged_resources(const cp_proc *p, const char *nonce, const char *names)
+{
+    char got[256] = "";
+    json_t *resp = log_wait(p, 1, "response", "nonce", nonce);
+    cr_assert_eq(json_array_size(resp), 1);
+    size_t i;
+    json_t *name;
+    json_array_foreach(json_object_get(json_array_get(resp, 0), "resources"), i, name)
+        snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? "," : "",
+                 json_string_value(name));
+    cr_assert_str_eq(got, names);
+    json_decref(resp);
+}
+
+static size_t cla_lb_endpoints(const Google__Protobuf__Any *any)
+{
+    pb_cla *cla = (pb_cla *)protobuf_c_message_unpack(PB_CLA_DESC, NULL, any->value.len,
+                                                      any->value.data);
+    cr_assert_not_null(cla);
+    size_t n = cla->n_endpoints ? cla->endpoints[0]->n_lb_endpoints : 0;
+    protobuf_c_message_free_unpacked(&cla->base, NULL);
+    return n;
+}
+
+Test(mock_cp_sotw, withheld_endpoints_get_no_answer_until_released)
+{
+    cp_proc p;
+    client c, c2;
+    cp_start(&p, "testdata/xds/warming.yaml", NULL);
+    client_open(&c, p.address, SOTW_METHOD);
+    send_sotw(&c, CDS, NULL, NULL, NULL, 0, NULL);
+    pb_resp *cds = recv_sotw(&c);
+    expect_sotw(cds, CDS, "w1", "service-a,service-b,static-c,service-slow");
+    send_sotw(&c, CDS, "w1", cds->nonce, NULL, 0, NULL);
+    char *three[] = {"service-a", "service-b-endpoints", "service-slow"};
+    send_sotw(&c, EDS, NULL, NULL, three, 3, NULL);
+    pb_resp *eds = recv_sotw(&c);
+    expect_sotw(eds, EDS, "w1", "service-b-endpoints");
+    expect_logged_resources(&p, eds->nonce, "service-b-endpoints");
+    send_sotw(&c, EDS, "w1", eds->nonce, three, 3, NULL);
+    expect_silence(&c);
+
+    /* only withheld names: no response at all, not even an empty one */
+    client_open(&c2, p.address, SOTW_METHOD);
+    char *withheld[] = {"service-a", "service-slow"};
+    send_sotw(&c2, EDS, NULL, NULL, withheld, 2, NULL);
+    expect_silence(&c2);
+
+    put_scenario(&p, "testdata/xds/warming-released.yaml");
+    pb_resp *cds2 = recv_sotw(&c);
+    expect_sotw(cds2, CDS, "w2", "service-a,service-b,static-c,service-slow");
+    pb_resp *eds2 = recv_sotw(&c);
+    expect_sotw(eds2, EDS, "w2", "service-a,service-b-endpoints");
+    cr_assert_eq(cla_lb_endpoints(eds2->resources[0]), 2);
+    pb_resp *eds3 = recv_sotw(&c2);
+    expect_sotw(eds3, EDS, "w2", "service-a");
+    expect_silence(&c2);
+    FREE_SOTW(cds);
+    FREE_SOTW(eds);
+    FREE_SOTW(cds2);
+    FREE_SOTW(eds2);
+    FREE_SOTW(eds3);
+    client_close(&c2);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+Test(mock_cp_delta, withheld_endpoints_get_no_answer_until_released)
+{
+    cp_proc p;
+    client c, c2;
+    cp_start(&p, "testdata/xds/warming.yaml", NULL);
+    client_open(&c, p.address, DELTA_METHOD);
+    char *three[] = {"service-a", "service-b-endpoints", "service-slow"};
+    send_delta(&c, EDS, NULL, three, 3, NULL, 0, NULL);
+    pb_dresp *r = recv_delta(&c);
+    expect_delta(r, EDS, "service-b-endpoints", "", NULL);
+    expect_logged_resources(&p, r->nonce, "service-b-endpoints");
+    answer_delta(&c, EDS, r->nonce, 0);
+    expect_silence(&c);
+    FREE_DELTA(r);
+
+    /* only withheld names: not even the empty first response */
+    client_open(&c2, p.address, DELTA_METHOD);
+    char *slow[] = {"service-slow"};
+    send_delta(&c2, EDS, NULL, slow, 1, NULL, 0, NULL);
+    expect_silence(&c2);
+
+    put_scenario(&p, "testdata/xds/warming-released.yaml");
+    r = recv_delta(&c);
+    expect_delta(r, EDS, "service-a", "", NULL);
+    cr_assert_eq(cla_lb_endpoints(r->resources[0]->resource), 2);
+    answer_delta(&c, EDS, r->nonce, 0);
+    FREE_DELTA(r);
+    expect_silence(&c2);
+
+    /* withheld again: the client keeps what it holds, nothing is said */
+    put_scenario(&p, "testdata/xds/warming.yaml");
+    expect_silence(&c);
+
+    /* basic.yaml withholds nothing and has no service-slow assignment */
+    put_scenario(&p, "testdata/xds/basic.yaml");
+    r = recv_delta(&c);
+    expect_delta(r, EDS, "service-slow", "", NULL);
+    cr_assert_eq(cla_lb_endpoints(r->resources[0]->resource), 0);
+    FREE_DELTA(r);
+    r = recv_delta(&c2);
+    expect_delta(r, EDS, "service-slow", "", NULL);
+    FREE_DELTA(r);
+    client_close(&c2);
     client_close(&c);
     cp_stop(&p);
 }

@@ -98,7 +98,9 @@ static int delta_collect_named(delta_ctx *ctx)
 
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const cp_resource *r = cp_snapshot_find(ctx->snap, ctx->type, names[i]);
-        if (r != NULL)
+        if (cp_snapshot_withholds(ctx->snap, ctx->type, names[i]))
+            ctx->b.n_withheld++;
+        else if (r != NULL)
             rc = delta_offer(ctx, r);
         else if (ctx->type == CP_TYPE_CLA)
             rc = delta_offer_empty(ctx, names[i]);
@@ -111,7 +113,8 @@ static int delta_collect_named(delta_ctx *ctx)
 
 /* Held names no longer wanted: removed_resources under wildcard (the
  * resource is gone), otherwise forgotten silently (the client dropped them
- * when it unsubscribed, or never subscribed them). */
+ * when it unsubscribed, or never subscribed them). Withheld names are left
+ * alone: the client keeps what it holds. */
 static int delta_collect_gone(delta_ctx *ctx)
 {
     cp_type_state *st = ctx->st;
@@ -121,7 +124,8 @@ static int delta_collect_gone(delta_ctx *ctx)
     json_t *drop = json_array();
 
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (json_object_get(st->names, held[i]))
+        if (json_object_get(st->names, held[i]) ||
+            cp_snapshot_withholds(ctx->snap, ctx->type, held[i]))
             continue;
         if (st->wildcard && cp_snapshot_find(ctx->snap, ctx->type, held[i]) != NULL)
             continue;
@@ -144,9 +148,12 @@ static int delta_collect(delta_ctx *ctx)
 {
     if (ctx->st->wildcard) {
         const cp_resource_set *set = &ctx->snap->types[ctx->type];
-        for (size_t i = 0; i < set->n; i++)
-            if (delta_offer(ctx, &set->items[i]) != 0)
+        for (size_t i = 0; i < set->n; i++) {
+            if (cp_snapshot_withholds(ctx->snap, ctx->type, set->items[i].name))
+                ctx->b.n_withheld++;
+            else if (delta_offer(ctx, &set->items[i]) != 0)
                 return -1;
+        }
     }
     if (delta_collect_named(ctx) != 0)
         return -1;
@@ -218,9 +225,17 @@ out:
     return rc;
 }
 
-/* Sends what changed for this type and remembers it until answered;
- * `always` sends even an empty response (the first answer on a type, so
- * the client's initial fetch completes). */
+/* Whether a response is due: something to say, or `always` (the first
+ * answer on a type, so the client's initial fetch completes) unless names
+ * were withheld (withheld names get no answer at all). */
+static int delta_due(const cp_batch *b, int always)
+{
+    if (b->n > 0 || b->n_removed > 0)
+        return 1;
+    return always && b->n_withheld == 0;
+}
+
+/* Sends what changed for this type and remembers it until answered. */
 static int delta_respond(cp_stream *s, const cp_snapshot *snap, cp_type type, json_t *force,
                          int always)
 {
@@ -228,7 +243,7 @@ static int delta_respond(cp_stream *s, const cp_snapshot *snap, cp_type type, js
                      .prior = json_object()};
     int rc = ctx.prior ? delta_collect(&ctx) : -1;
 
-    if (rc == 0 && (always || ctx.b.n > 0 || ctx.b.n_removed > 0)) {
+    if (rc == 0 && delta_due(&ctx.b, always)) {
         rc = delta_send(s, ctx.st, snap, type, &ctx.b);
         if (rc == 0) {
             rc = cp_pending_add(ctx.st, ctx.st->nonce, ctx.prior);

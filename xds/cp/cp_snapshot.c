@@ -64,6 +64,9 @@ void cp_snapshot_free(cp_snapshot *snap)
         return;
     for (int t = 0; t < CP_TYPE_COUNT; t++)
         set_free(&snap->types[t]);
+    for (size_t i = 0; i < snap->n_withheld; i++)
+        free(snap->withheld[i]);
+    free(snap->withheld);
     free(snap->version);
     free(snap);
 }
@@ -134,7 +137,51 @@ const cp_resource *cp_snapshot_find(const cp_snapshot *snap, cp_type type, const
     return NULL;
 }
 
-/* Version: the scenario's, or "h" + a hash of every resource hash. */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int cp_snapshot_withholds(const cp_snapshot *snap, cp_type type, const char *name)
+{
+    if (type != CP_TYPE_CLA || snap->n_withheld == 0)
+        return 0;
+    return bsearch(&name, snap->withheld, snap->n_withheld, sizeof(*snap->withheld),
+                   cmp_str) != NULL;
+}
+
+/* Copies the withheld names, sorted. */
+static int snapshot_set_withheld(cp_snapshot *snap, char *const *names, size_t n)
+{
+    snap->withheld = calloc(n ? n : 1, sizeof(*snap->withheld));
+    if (snap->withheld == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        snap->withheld[i] = strdup(names[i]);
+        if (snap->withheld[i] == NULL)
+            return -1;
+        snap->n_withheld++;
+    }
+    qsort(snap->withheld, n, sizeof(*snap->withheld), cmp_str);
+    return 0;
+}
+
+/* Hash of the withheld names, so withholding alone changes the version. */
+static void withheld_hash(const cp_snapshot *snap, char out[CP_HASH_LEN])
+{
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < snap->n_withheld; i++)
+        for (const char *c = snap->withheld[i];; c++) {
+            h ^= (uint8_t)*c; /* the NUL too, as a separator */
+            h *= 1099511628211ull;
+            if (*c == '\0')
+                break;
+        }
+    snprintf(out, CP_HASH_LEN, "h%016llx", (unsigned long long)h);
+}
+
+/* Version: the scenario's, or "h" + a hash of every resource hash (and of
+ * the withheld names, if any). */
 static int snapshot_set_version(cp_snapshot *snap, const char *version)
 {
     if (version != NULL && version[0] != '\0') {
@@ -144,13 +191,17 @@ static int snapshot_set_version(cp_snapshot *snap, const char *version)
     size_t total = 0;
     for (int t = 0; t < CP_TYPE_COUNT; t++)
         total += snap->types[t].n;
-    char *all = malloc(total * CP_HASH_LEN + 1);
+    char *all = malloc((total + 1) * CP_HASH_LEN + 1);
     if (all == NULL)
         return -1;
     size_t off = 0;
     for (int t = 0; t < CP_TYPE_COUNT; t++)
         for (size_t i = 0; i < snap->types[t].n; i++, off += CP_HASH_LEN)
             memcpy(all + off, snap->types[t].items[i].version, CP_HASH_LEN);
+    if (snap->n_withheld > 0) {
+        withheld_hash(snap, all + off);
+        off += CP_HASH_LEN;
+    }
     char h[CP_HASH_LEN];
     cp_hash_bytes((const uint8_t *)all, off, h);
     free(all);
@@ -170,6 +221,8 @@ static int snapshot_from_scenario(const pb_scenario *sc, cp_snapshot **out)
         rc = set_add(cds, sc->clusters[i]->name, &sc->clusters[i]->base);
     for (size_t i = 0; rc == 0 && i < sc->n_endpoints; i++)
         rc = set_add(eds, sc->endpoints[i]->cluster_name, &sc->endpoints[i]->base);
+    if (rc == 0)
+        rc = snapshot_set_withheld(snap, sc->withhold_endpoints, sc->n_withhold_endpoints);
     if (rc == 0)
         rc = snapshot_set_version(snap, sc->version);
     if (rc != 0) {

@@ -39,6 +39,8 @@ typedef struct {
 typedef struct {
     char *version;
     cp_resource_set types[CP_TYPE_COUNT];
+    char **withheld; /* EDS names never answered (withhold_endpoints), sorted */
+    size_t n_withheld;
 } cp_snapshot;
 
 /* Type URL -> cp_type, or -1 for a type the mock does not serve. */
@@ -59,6 +61,9 @@ void cp_snapshot_free(cp_snapshot *snap);
 
 /* A resource by name (the first one if the scenario repeats a name). */
 const cp_resource *cp_snapshot_find(const cp_snapshot *snap, cp_type type, const char *name);
+
+/* Whether the scenario withholds this resource (EDS names only). */
+int cp_snapshot_withholds(const cp_snapshot *snap, cp_type type, const char *name);
 
 /* FNV-1a 64 of bytes, formatted "h%016llx" into out[CP_HASH_LEN]. */
 void cp_hash_bytes(const uint8_t *data, size_t len, char out[CP_HASH_LEN]);

@@ -10,6 +10,22 @@
 typedef Envoy__Service__Discovery__V3__DiscoveryRequest pb_request;
 typedef Envoy__Service__Discovery__V3__DiscoveryResponse pb_response;
 
+/* Adds the resource (or EDS placeholder) unless the scenario withholds it;
+ * NULL names a resource of the wildcard set. */
+static int sotw_add(cp_batch *b, const cp_snapshot *snap, cp_type type, const cp_resource *r,
+                    const char *name)
+{
+    if (cp_snapshot_withholds(snap, type, r ? r->name : name)) {
+        b->n_withheld++;
+        return 0;
+    }
+    if (r != NULL)
+        return cp_batch_add(b, r);
+    if (cp_batch_add_named(b, snap, type, name) == NULL && type == CP_TYPE_CLA)
+        return -1;
+    return 0;
+}
+
 /* Fills b with what a response for this type carries now. */
 static int sotw_collect(const cp_type_state *st, const cp_snapshot *snap, cp_type type,
                         cp_batch *b)
@@ -18,21 +34,17 @@ static int sotw_collect(const cp_type_state *st, const cp_snapshot *snap, cp_typ
 
     if (st->wildcard) {
         for (size_t i = 0; i < set->n; i++)
-            if (cp_batch_add(b, &set->items[i]) != 0)
+            if (sotw_add(b, snap, type, &set->items[i], NULL) != 0)
                 return -1;
         return 0;
     }
     size_t n;
     const char **names = cp_sorted_keys(st->names, &n);
-    if (names == NULL)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (cp_batch_add_named(b, snap, type, names[i]) == NULL && type == CP_TYPE_CLA) {
-            free(names);
-            return -1;
-        }
+    int rc = names ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = sotw_add(b, snap, type, NULL, names[i]);
     free(names);
-    return 0;
+    return rc;
 }
 
 static void log_response(cp_stream *s, const char *type_url, const char *version,
@@ -94,7 +106,8 @@ static int sotw_respond(cp_stream *s, const cp_snapshot *snap, cp_type type)
     cp_batch b = {0};
     int rc = sotw_collect(st, snap, type, &b);
 
-    if (rc == 0)
+    /* withheld names are not answered, not even by an empty response */
+    if (rc == 0 && (b.n > 0 || b.n_withheld == 0))
         rc = sotw_send(s, st, snap, type, &b);
     cp_batch_free(&b);
     return rc;

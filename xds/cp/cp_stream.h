@@ -7,7 +7,9 @@
  * Behaviour (go-control-plane / istiod-like):
  *  - CDS is wildcard (no names yet, or "*"); EDS answers the names asked
  *    for, with a ClusterLoadAssignment holding only cluster_name for a name
- *    the scenario lacks (as istiod does).
+ *    the scenario lacks (as istiod does), except names the scenario
+ *    withholds: those are left out, and a response left with nothing to
+ *    say because of them is not sent.
  *  - SotW: a request whose response_nonce is not the latest sent for its
  *    type is stale and ignored; an ACK or NACK is logged and answered only
  *    when the subscription changed; every response has the snapshot version
@@ -135,7 +137,8 @@ int cp_empty_cla(const char *name, cp_resource *out);
 #ifndef XDSNODE_CP_BATCH
 #define XDSNODE_CP_BATCH
 /* The resources of one response being built: borrowed from the snapshot,
- * or owned (empty ClusterLoadAssignments), plus removed names (Delta). */
+ * or owned (empty ClusterLoadAssignments), plus removed names (Delta), and
+ * how many wanted names the scenario withholds. */
 typedef struct {
     const cp_resource **items;
     size_t n, cap;
@@ -143,6 +146,7 @@ typedef struct {
     size_t n_owned, cap_owned;
     char **removed;
     size_t n_removed, cap_removed;
+    size_t n_withheld;
 } cp_batch;
 
 int cp_batch_add(cp_batch *b, const cp_resource *r);
