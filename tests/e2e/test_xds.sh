@@ -183,3 +183,45 @@ if start_cp 0 testdata/xds/istio-like.yaml "$E2E_TMP/cp-istio.log"; then
     fi
     kill "$CP_PID" 2>/dev/null
 fi
+
+# Warming: a new EDS cluster is not routable until its assignment arrives
+# (or its initial_fetch_timeout passes); the node is not ready meanwhile.
+run_warming() {
+    local mode=$1 scn="$E2E_TMP/warming-$1.yaml" log="$E2E_TMP/cp-warming-$1.log"
+    rm -f "$E2E_TMP/cp.port"
+    cp testdata/xds/warming.yaml "$scn"
+    start_cp 0 "$scn" "$log" || { fail "warming $mode: control plane starts" "see stderr"; return; }
+    sed "s/port_value: 15010/port_value: $(cat "$E2E_TMP/cp.port")/" "testdata/ads-$mode.yaml" >"$E2E_TMP/boot-w-$mode.yaml"
+    start_node "warming-$mode" -c "$E2E_TMP/boot-w-$mode.yaml" --config-yaml "$ADMIN_ANY_PORT" ||
+        { fail "warming $mode: node starts" "see log"; return; }
+    warming_names() { clusters_json | jq -r '[.dynamic_warming_clusters[]?.cluster.name] | join(",")'; }
+    some_warming() { [ -n "$(warming_names)" ]; }
+    none_warming() { [ -z "$(warming_names)" ]; }
+    check "warming $mode: withheld clusters warm" wait_for 10 some_warming
+    expect_contains "warming $mode: service-a warming" "$(warming_names)" "service-a"
+    check "warming $mode: service-a not active" test -z "$(active_names | tr , '\n' | grep -x service-a)"
+    expect_eq "warming $mode: not ready while warming" "$(http GET "http://$ADMIN/ready")" \
+        "$(printf '503\nINITIALIZING')"
+    expect_eq "warming_clusters gauge ($mode)" "$(stat cluster_manager.warming_clusters)" 2
+    # service-slow has initial_fetch_timeout 1s: it becomes active without endpoints.
+    check "warming $mode: initial_fetch_timeout activates service-slow" \
+        wait_for 10 stat_is cluster.service-slow.init_fetch_timeout 1
+    expect_contains "warming $mode: service-slow active" "$(active_names)" "service-slow"
+    expect_eq "warming $mode: service-a still warming (0s waits forever)" "$(warming_names)" "service-a"
+    # The control plane releases service-a's endpoints: warming ends.
+    cp testdata/xds/warming-released.yaml "$scn"
+    check "warming $mode: assignment ends warming" wait_for 10 none_warming
+    expect_contains "warming $mode: service-a active" "$(active_names)" "service-a"
+    check "warming $mode: ready once nothing warms" wait_for 5 curl -sf "http://$ADMIN/ready"
+    expect_eq "warming $mode: service-a endpoints" \
+        "$(dump '?include_eds' | jq -r '[.configs[2].dynamic_endpoint_configs[].endpoint_config | select(.cluster_name=="service-a") | .endpoints[].lb_endpoints | length] | add')" \
+        "$(awk '/^endpoints:/{e=1} e && /cluster_name: service-a$/{f=1;next} f && /cluster_name:/{f=0} f && /socket_address:/{n++} END{print n}' testdata/xds/warming-released.yaml)"
+    curl -s -X POST "http://$ADMIN/quitquitquit" >/dev/null
+    wait_exit "$NODE_PID" 10
+    expect_eq "warming $mode: node exits cleanly" "$EXIT_CODE" 0
+    kill "$CP_PID" 2>/dev/null
+    wait "$CP_PID" 2>/dev/null
+}
+
+run_warming sotw
+run_warming delta
