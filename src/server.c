@@ -16,6 +16,7 @@
 #include "xdsnode/admin.h"
 #include "xdsnode/cluster_manager.h"
 #include "xdsnode/config_dump.h"
+#include "xdsnode/dataplane.h"
 #include "xdsnode/log.h"
 #include "xdsnode/pbjson.h"
 #include "xdsnode/stats.h"
@@ -30,6 +31,7 @@ typedef struct {
     stats_store *stats;
     cluster_manager *clusters;
     admin_server *admin;
+    dataplane *dataplane;
     struct timespec started;      /* CLOCK_REALTIME, for config dump */
     struct timespec started_mono; /* CLOCK_MONOTONIC, for uptime */
     ev_signal sigterm, sigint;
@@ -54,6 +56,12 @@ static int handle_ready(void *ctx, const admin_request *req, admin_response *res
     (void)ctx;
     (void)req;
     return admin_response_printf(resp, 200, "LIVE\n");
+}
+
+static int handle_clusters(void *ctx, const admin_request *req, admin_response *resp)
+{
+    server *s = ctx;
+    return dataplane_render_clusters(s->dataplane, req->query, resp);
 }
 
 static int handle_stats(void *ctx, const admin_request *req, admin_response *resp)
@@ -149,6 +157,7 @@ typedef struct {
 } endpoint;
 
 static const endpoint endpoints[] = {
+    {"/clusters", "upstream cluster status", false, handle_clusters},
     {"/config_dump", "dump current Envoy configs (experimental)", false, handle_config_dump},
     {"/ready", "print server state, return 200 if LIVE, otherwise return 503", false, handle_ready},
     {"/server_info", "print server version/status information", false, handle_server_info},
@@ -222,6 +231,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 
 static void server_cleanup(server *s)
 {
+    dataplane_stop(s->dataplane);
     admin_server_destroy(s->admin);
     cluster_manager_destroy(s->clusters);
     stats_store_destroy(s->stats);
@@ -253,7 +263,9 @@ int server_run(const options *opts, const pb_bootstrap *bootstrap, char *err, si
         server_cleanup(&s);
         return -1;
     }
-    if (load_static_clusters(&s, err, errlen) != 0 || start_admin(&s, err, errlen) != 0) {
+    if (load_static_clusters(&s, err, errlen) != 0 ||
+        dataplane_start(bootstrap, s.clusters, opts->concurrency, &s.dataplane, err, errlen) != 0 ||
+        start_admin(&s, err, errlen) != 0) {
         server_cleanup(&s);
         return -1;
     }
