@@ -21,6 +21,10 @@
 #include "xdsnode/http_headers.h"
 #include "xdsnode/log.h"
 
+/* HttpConnectionManager.delayed_close_timeout: after a response that
+ * closes the connection, wait this long for the client to close first
+ * (so unread request bytes do not turn our close into a reset). */
+#define HCM_DELAYED_CLOSE_TIMEOUT_S 1.0
 /* Read size per event on a downstream socket. */
 #define DCONN_READ_CHUNK 65536
 /* Envoy's local reply bodies (xds-facts §6). */
@@ -75,11 +79,13 @@ struct dconn {
     buffer url;
     buffer in, out;
     stream *s;
-    int close_after, read_blocked, closing, in_parser, headers_too_large;
+    int close_after, read_blocked, closing, in_parser, headers_too_large, lingering;
+    int linger_pending;
     char peer[64];
 };
 
 static void dconn_close(dconn *c);
+static void dconn_linger(dconn *c);
 static int dconn_flush(dconn *c);
 static void dconn_process_input(dconn *c);
 static void stream_finish(stream *s);
@@ -141,6 +147,26 @@ static void dconn_write(dconn *c, const void *p, size_t n)
         c->s->bytes_sent += n;
 }
 
+/* Everything is written: half-close and wait for the client's FIN. */
+static void dconn_linger(dconn *c)
+{
+    if (c->in_parser) {
+        c->linger_pending = 1; /* done by dconn_process_input */
+        return;
+    }
+    if (c->lingering)
+        return;
+    struct ev_loop *loop = worker_loop(c->w);
+    c->lingering = 1;
+    shutdown(c->fd, SHUT_WR);
+    ev_io_stop(loop, &c->wio);
+    ev_timer_stop(loop, &c->timer);
+    ev_timer_set(&c->timer, HCM_DELAYED_CLOSE_TIMEOUT_S, 0.);
+    ev_timer_start(loop, &c->timer);
+    c->read_blocked = 0;
+    ev_io_start(loop, &c->rio);
+}
+
 /* Writes what the socket takes. Returns -1 if the connection is gone
  * (closed here, or marked closing while inside the parser). */
 static int dconn_flush(dconn *c)
@@ -151,19 +177,30 @@ static int dconn_flush(dconn *c)
         return -1;
     }
     struct ev_loop *loop = worker_loop(c->w);
+    stream *s = c->s;
+    if (s && s->pr.conn && !s->resp_complete && buffer_len(&c->out) <= c->cfg->buffer_limit / 2)
+        upconn_resume_reading(s->pr.conn);
     if (buffer_len(&c->out) > 0) {
         ev_io_start(loop, &c->wio);
         return 0;
     }
     ev_io_stop(loop, &c->wio);
-    stream *s = c->s;
-    if (s && s->pr.conn && !s->resp_complete)
-        upconn_resume_reading(s->pr.conn);
     if (c->s == NULL && c->close_after) {
-        dconn_close(c);
+        dconn_linger(c);
         return -1;
     }
     return 0;
+}
+
+/* Writes what the socket takes now without ever closing here (a write
+ * error is met again, and handled, by the write watcher). */
+static void dconn_try_write(dconn *c)
+{
+    if (ev_is_active(&c->wio))
+        return;
+    long w = buffer_write_fd(&c->out, c->fd);
+    if (w < 0 || buffer_len(&c->out) > 0)
+        ev_io_start(worker_loop(c->w), &c->wio);
 }
 
 /* Queues bytes for the client, pausing the upstream when over the limit. */
@@ -171,6 +208,7 @@ static void stream_write_down(stream *s, const void *p, size_t n)
 {
     dconn *c = s->dc;
     dconn_write(c, p, n);
+    dconn_try_write(c);
     if (buffer_len(&c->out) > c->cfg->buffer_limit && s->pr.conn)
         upconn_pause_reading(s->pr.conn);
 }
@@ -907,6 +945,11 @@ static void dconn_process_input(dconn *c)
             dconn_close(c);
             return;
         }
+        if (c->linger_pending) {
+            c->linger_pending = 0;
+            dconn_linger(c);
+            return;
+        }
         buffer_consume(&c->in, n);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
         if (e == HPE_PAUSED) {
@@ -957,6 +1000,11 @@ static void on_dconn_read(struct ev_loop *loop, ev_io *w, int revents)
     ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
+    if (c->lingering) { /* discard until the client closes */
+        if (n <= 0)
+            dconn_close(c);
+        return;
+    }
     if (n <= 0) {
         dconn_on_eof(c);
         return;
@@ -980,6 +1028,10 @@ static void on_dconn_timer(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     dconn *c = w->data;
+    if (c->lingering) {
+        dconn_close(c);
+        return;
+    }
     if (c->s && !c->s->route) { /* request_headers_timeout: Envoy answers 408 */
         c->close_after = 1;
         c->s->req_complete = 1;
