@@ -16,6 +16,7 @@
 #include "xdsnode/admin.h"
 #include "xdsnode/cluster_manager.h"
 #include "xdsnode/config_dump.h"
+#include "xdsnode/dataplane.h"
 #include "xdsnode/dns.h"
 #include "xdsnode/log.h"
 #include "xdsnode/pbjson.h"
@@ -34,6 +35,7 @@ typedef struct {
     dns_resolver *dns;
     xds_client *xds;
     admin_server *admin;
+    dataplane *dataplane;
     struct timespec started;      /* CLOCK_REALTIME, for config dump */
     struct timespec started_mono; /* CLOCK_MONOTONIC, for uptime */
     ev_signal sigterm, sigint;
@@ -79,6 +81,12 @@ static int handle_ready(void *ctx, const admin_request *req, admin_response *res
     if (!server_is_live(s))
         return admin_response_printf(resp, 503, "INITIALIZING\n");
     return admin_response_printf(resp, 200, "LIVE\n");
+}
+
+static int handle_clusters(void *ctx, const admin_request *req, admin_response *resp)
+{
+    server *s = ctx;
+    return dataplane_render_clusters(s->dataplane, req->query, resp);
 }
 
 static int handle_stats(void *ctx, const admin_request *req, admin_response *resp)
@@ -175,6 +183,7 @@ typedef struct {
 } endpoint;
 
 static const endpoint endpoints[] = {
+    {"/clusters", "upstream cluster status", false, handle_clusters},
     {"/config_dump", "dump current Envoy configs (experimental)", false, handle_config_dump},
     {"/ready", "print server state, return 200 if LIVE, otherwise return 503", false, handle_ready},
     {"/server_info", "print server version/status information", false, handle_server_info},
@@ -264,6 +273,7 @@ static void server_cleanup(server *s)
 {
     xds_client_destroy(s->xds);
     dns_resolver_destroy(s->dns);
+    dataplane_stop(s->dataplane);
     admin_server_destroy(s->admin);
     cluster_manager_destroy(s->clusters);
     stats_store_destroy(s->stats);
@@ -295,8 +305,9 @@ int server_run(const options *opts, const pb_bootstrap *bootstrap, char *err, si
         server_cleanup(&s);
         return -1;
     }
-    if (load_static_clusters(&s, err, errlen) != 0 || start_admin(&s, err, errlen) != 0 ||
-        start_xds(&s, err, errlen) != 0) {
+    if (load_static_clusters(&s, err, errlen) != 0 ||
+        dataplane_start(bootstrap, s.clusters, opts->concurrency, &s.dataplane, err, errlen) != 0 ||
+        start_admin(&s, err, errlen) != 0 || start_xds(&s, err, errlen) != 0) {
         server_cleanup(&s);
         return -1;
     }

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "xdsnode/listener_config.h"
+
 #define MAX_PORT 65535
 
 static int fail(char *err, size_t errlen, const char *path, const char *field,
@@ -413,14 +415,59 @@ static int validate_dynamic_resources(const pb_bootstrap *b, char *err, size_t e
     return has_ads ? validate_ads_config(b, err, errlen) : 0;
 }
 
+typedef struct {
+    const Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr;
+    const char *missing;
+} cluster_lookup;
+
+static int cluster_absent(void *ctx, const char *name)
+{
+    cluster_lookup *cl = ctx;
+    for (size_t i = 0; i < cl->sr->n_clusters; i++) {
+        if (strcmp(cl->sr->clusters[i]->name, name) == 0)
+            return 0;
+    }
+    cl->missing = name;
+    return 1;
+}
+
+/* Each listener goes through the data plane's own translation, so what
+ * loads is exactly what runs. Inline routes are checked against the
+ * static clusters unless validate_clusters is false (Envoy's rule). */
+static int validate_listeners(const Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr,
+                              char *err, size_t errlen)
+{
+    char p[128];
+    for (size_t i = 0; i < sr->n_listeners; i++) {
+        snprintf(p, sizeof(p), "static_resources.listeners[%zu]", i);
+        listener_config *lc;
+        if (listener_config_translate(sr->listeners[i], p, &lc, err, errlen) != 0)
+            return -1;
+        cluster_lookup cl = {sr, NULL};
+        int check = lc->kind == LISTENER_HTTP && lc->routes.validate_clusters;
+        int rc = check ? listener_config_each_cluster(lc, cluster_absent, &cl) : 0;
+        char why[400];
+        if (rc != 0)
+            snprintf(why, sizeof(why), "route: unknown cluster '%s' (set route_config."
+                     "validate_clusters: false to route to clusters that arrive later)", cl.missing);
+        listener_config_free(lc);
+        if (rc != 0)
+            return fail(err, errlen, p, "", why);
+        for (size_t j = 0; j < i; j++) {
+            if (sr->listeners[i]->name[0] && strcmp(sr->listeners[j]->name, sr->listeners[i]->name) == 0)
+                return fail(err, errlen, p, "name", "duplicate listener name");
+        }
+    }
+    return 0;
+}
+
 int validate_bootstrap(const pb_bootstrap *b, char *err, size_t errlen)
 {
     if (validate_node_metadata(b->node, "node", err, errlen) != 0)
         return -1;
     if (b->static_resources) {
-        if (b->static_resources->n_listeners > 0)
-            return fail(err, errlen, "static_resources", "listeners",
-                        "unsupported: listeners are not implemented yet");
+        if (validate_listeners(b->static_resources, err, errlen) != 0)
+            return -1;
         if (b->static_resources->n_secrets > 0)
             return fail(err, errlen, "static_resources", "secrets",
                         "unsupported: secrets (TLS) are not implemented yet");

@@ -89,3 +89,101 @@ http() {
     echo "$out"
     cat "$E2E_TMP/body"
 }
+
+# --- upstreams: nginx from Debian, private config, daemon off -------------
+
+NGINX_PIDS=()
+cleanup_nginx() {
+    for pid in "${NGINX_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+}
+trap 'cleanup_nginx; cleanup_e2e' EXIT
+
+# start_nginx NAME PORT [SERVER_DIRECTIVES] [HTTP_DIRECTIVES]: an nginx on
+# 127.0.0.1:PORT serving $E2E_TMP/NAME/www (index.html = "hello from
+# NAME"), /status (stub_status), /slow (1 KiB at 512 B/s), /sleep (1 s
+# then "slept"), /echo (the request body back), /headers (some request
+# headers as seen upstream), PUT to
+# /upload/* (WebDAV: stored under www/upload/), /chunked/F (www/F served
+# with chunked encoding). Waits until it answers.
+start_nginx() {
+    local name=$1 port=$2 server_extra=${3:-} http_extra=${4:-}
+    local dir="$E2E_TMP/$name"
+    mkdir -p "$dir/www" "$dir/tmp"
+    printf 'hello from %s\n' "$name" >"$dir/www/index.html"
+    head -c 1024 /dev/zero | tr '\0' 's' >"$dir/www/slow"
+    cat >"$dir/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
+daemon off;
+master_process off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log $dir/access.log;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    keepalive_requests 100000;
+    $http_extra
+    server {
+        listen 127.0.0.1:$port;
+        root $dir/www;
+        add_header X-Upstream $name always;
+        location = /status { stub_status; }
+        location = /slow { limit_rate 512; }
+        location = /sleep { echo_sleep 1; echo slept; }
+        location = /echo {
+            client_max_body_size 100m;
+            client_body_buffer_size 32m;
+            echo_read_request_body;
+            echo_request_body;
+        }
+        location = /headers { echo "\$http_connection|\$http_x_forwarded_proto|\$http_x_request_id|\$http_te|\$http_x_hop"; }
+        location /upload/ { dav_methods PUT; create_full_put_path on; client_max_body_size 100m; }
+        location /chunked/ {
+            proxy_pass http://127.0.0.1:$port/;
+            proxy_http_version 1.1;
+            proxy_hide_header Content-Length;
+        }
+        $server_extra
+    }
+}
+CONF
+    nginx -c "$dir/nginx.conf" -p "$dir" >"$dir/stdout.log" 2>&1 &
+    NGINX_PIDS+=($!)
+    for _ in $(seq 1 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/status" && return 0
+        sleep 0.05
+    done
+    echo "NOTE nginx $name did not start:"; cat "$dir/stdout.log" "$dir/error.log" 2>/dev/null
+    return 1
+}
+
+# nginx_accepts PORT: the "accepts" counter of stub_status, minus the
+# connection that reads it. Between two readings, subtract one more (the
+# first reading's own connection): see nginx_new_conns.
+nginx_accepts() {
+    local n
+    n=$(curl -s "http://127.0.0.1:$1/status" | awk 'NR==3 {print $1}')
+    echo $((n - 1))
+}
+
+# nginx_new_conns PORT BEFORE: connections accepted since BEFORE (an
+# nginx_accepts reading), not counting the status reads themselves.
+nginx_new_conns() {
+    echo $(($(nginx_accepts "$1") - $2 - 1))
+}
+
+# stat NAME: one counter from the node's /stats.
+stat() {
+    curl -s "http://$ADMIN/stats?filter=^$1\$" | awk -F': ' '{print $2}'
+}
+
+# quit_node: POST /quitquitquit and wait for a clean exit (EXIT_CODE).
+quit_node() {
+    curl -s -X POST "http://$ADMIN/quitquitquit" >/dev/null
+    wait_exit "$NODE_PID" 10
+}

@@ -83,8 +83,11 @@ Test(validate, cluster_rules)
 
 Test(validate, unsupported_is_explicit)
 {
-    expect_invalid("static_resources: {listeners: [{name: l}]}",
-                   "static_resources.listeners: unsupported: listeners are not implemented yet");
+    expect_invalid("static_resources: {listeners: [{name: l, address: {socket_address: "
+                   "{address: 127.0.0.1, port_value: 1}}, filter_chains: [{filters: "
+                   "[{name: envoy.filters.network.foo}]}]}]}",
+                   "static_resources.listeners[0].filter_chains[0].filters[0]: unsupported filter "
+                   "\"envoy.filters.network.foo\"");
     expect_invalid("dynamic_resources: {cds_config: {ads: {}}}",
                    "dynamic_resources.ads_config: is required by cds_config: {ads: {}}");
     expect_invalid("dynamic_resources: {ads_config: {api_type: REST}}",

@@ -1,0 +1,44 @@
+/*
+ * circuit_breaker.h: a cluster's resource manager, as Envoy's: counters of
+ * open connections, pending requests, active requests and active retries
+ * per routing priority, checked against the cluster's thresholds. The
+ * counters are shared by every worker (atomics), so the limits hold for
+ * the node as a whole.
+ *
+ * Owns: nothing but its counters; `stats` is borrowed (the owner of the
+ * circuit_breakers holds a reference). Threads: any (lock-free).
+ */
+#ifndef XDSNODE_CIRCUIT_BREAKER_H
+#define XDSNODE_CIRCUIT_BREAKER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "xdsnode/cluster_config.h"
+#include "xdsnode/stats.h"
+
+typedef enum { CB_CONNECTIONS = 0, CB_PENDING, CB_REQUESTS, CB_RETRIES, CB_RESOURCE_COUNT } cb_resource;
+
+typedef struct {
+    cb_thresholds limits[PRIORITY_COUNT];
+    _Atomic uint32_t counts[PRIORITY_COUNT][CB_RESOURCE_COUNT];
+    stats_scope *stats; /* cluster scope for the circuit_breakers.*_open gauges, or NULL */
+} circuit_breakers;
+
+void cb_init(circuit_breakers *cb, const cb_thresholds limits[PRIORITY_COUNT], stats_scope *stats);
+
+/* Takes one unit of `r` if it is below its limit. Returns 1 if taken, 0
+ * if the limit is reached (the caller counts the overflow). */
+int cb_try_acquire(circuit_breakers *cb, int priority, cb_resource r);
+/* Takes one unit regardless of the limit (Envoy lets a pool with no
+ * connection open one anyway). */
+void cb_force_acquire(circuit_breakers *cb, int priority, cb_resource r);
+void cb_release(circuit_breakers *cb, int priority, cb_resource r);
+uint32_t cb_count(const circuit_breakers *cb, int priority, cb_resource r);
+uint32_t cb_limit(const circuit_breakers *cb, int priority, cb_resource r);
+
+/* The threshold's field name ("max_connections", ...), for the
+ * x-xdsnode-overflow header. */
+const char *cb_resource_limit_name(cb_resource r);
+
+#endif

@@ -1,0 +1,105 @@
+/*
+ * cluster_config.h: the one translation from an Envoy Cluster (plus the
+ * ClusterLoadAssignment in force) to the plain C struct the data plane
+ * uses: limits, timeouts, protocol options, LB policy and hosts. Envoy's
+ * defaults are written down here once, each naming the field it mirrors.
+ *
+ * Owns: the cluster_config it returns and every string/array in it
+ * (freed by cluster_config_free). The translation is pure: no I/O, no
+ * globals, the inputs are only read.
+ * Threads: any (main thread in practice; the result is immutable and
+ * shared read-only with workers through snapshots).
+ */
+#ifndef XDSNODE_CLUSTER_CONFIG_H
+#define XDSNODE_CLUSTER_CONFIG_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "xdsnode/envoy_types.h"
+
+/* Cluster.connect_timeout */
+#define CLUSTER_DEFAULT_CONNECT_TIMEOUT_MS 5000
+/* Cluster.per_connection_buffer_limit_bytes */
+#define CLUSTER_DEFAULT_BUFFER_LIMIT_BYTES (1024 * 1024)
+/* HttpProtocolOptions.common_http_protocol_options.idle_timeout (1 h for
+ * upstream pools; "0s" disables it) */
+#define CLUSTER_DEFAULT_IDLE_TIMEOUT_MS (3600 * 1000)
+/* HttpProtocolOptions.common_http_protocol_options.max_requests_per_connection
+ * (unset: unlimited, written as 0 here) */
+#define CLUSTER_DEFAULT_MAX_REQUESTS_PER_CONNECTION 0
+/* CircuitBreakers.Thresholds.max_connections */
+#define CB_DEFAULT_MAX_CONNECTIONS 1024
+/* CircuitBreakers.Thresholds.max_pending_requests */
+#define CB_DEFAULT_MAX_PENDING_REQUESTS 1024
+/* CircuitBreakers.Thresholds.max_requests */
+#define CB_DEFAULT_MAX_REQUESTS 1024
+/* CircuitBreakers.Thresholds.max_retries */
+#define CB_DEFAULT_MAX_RETRIES 3
+/* Cluster.LeastRequestLbConfig.choice_count */
+#define LB_DEFAULT_CHOICE_COUNT 2
+/* LbEndpoint.load_balancing_weight */
+#define HOST_DEFAULT_WEIGHT 1
+
+typedef enum { LB_ROUND_ROBIN = 0, LB_LEAST_REQUEST, LB_RANDOM } lb_policy;
+
+/* RoutingPriority: index into cluster_config.thresholds. */
+enum { PRIORITY_DEFAULT = 0, PRIORITY_HIGH = 1, PRIORITY_COUNT = 2 };
+
+typedef struct {
+    uint32_t max_connections;
+    uint32_t max_pending_requests;
+    uint32_t max_requests;
+    uint32_t max_retries;
+} cb_thresholds;
+
+typedef struct {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char ip[64];         /* printable IP literal */
+    uint32_t port;
+    char *hostname;      /* Endpoint.hostname, "" if none */
+    uint32_t weight;     /* >= 1 */
+    uint32_t priority;   /* LocalityLbEndpoints.priority */
+    int health_status;   /* core.v3.HealthStatus number */
+    char *region, *zone, *sub_zone;
+} cluster_host;
+
+typedef struct {
+    char *name;
+    char *stat_name;         /* alt_stat_name or name */
+    char *eds_service_name;  /* "" unless set */
+    int is_eds;
+    lb_policy lb;
+    uint32_t choice_count;
+    uint64_t connect_timeout_ms;
+    uint32_t buffer_limit;
+    uint64_t idle_timeout_ms;          /* 0: none */
+    uint32_t max_requests_per_connection; /* 0: unlimited */
+    int http2;                         /* configured for HTTP/2 (we speak HTTP/1.1) */
+    int tcp_keepalive;                 /* upstream_connection_options.tcp_keepalive present */
+    uint32_t keepalive_probes, keepalive_time, keepalive_interval; /* 0: OS default */
+    cb_thresholds thresholds[PRIORITY_COUNT];
+    cluster_host *hosts;
+    size_t n_hosts;
+} cluster_config;
+
+/* Translates `c` with the assignment `cla` (NULL: c->load_assignment).
+ * Returns 0 and *out, or -1 with err (an endpoint address that is not an
+ * IP literal, an unsupported LB policy). */
+int cluster_config_translate(const pb_cluster *c, const pb_cla *cla, cluster_config **out,
+                             char *err, size_t errlen);
+
+/* The same from serialized bytes (cm_cluster.config / .assignment). */
+int cluster_config_from_bytes(const uint8_t *config, size_t config_len, const uint8_t *cla,
+                              size_t cla_len, cluster_config **out, char *err, size_t errlen);
+
+void cluster_config_free(cluster_config *cfg);
+
+/* A host that may take new requests: EDS health UNKNOWN, HEALTHY or
+ * DEGRADED (UNHEALTHY, DRAINING and TIMEOUT get none). */
+int cluster_host_routable(const cluster_host *h);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * worker.h: one data-plane worker thread: its own libev loop, its own
+ * SO_REUSEPORT socket per listener, the downstream connections it
+ * accepted, and per cluster its load-balancer state and HTTP/1.1 pools
+ * (one per host). It reads config only through its current snapshot,
+ * which the main thread replaces with worker_publish().
+ *
+ * Owns: its thread, loop, listener sockets (handed over at creation),
+ * connections, pools and one reference on its current snapshot. Clusters
+ * that leave the snapshot (or change) drain: their pools take no new
+ * requests, finish in-flight ones and are freed when empty.
+ * Threads: worker_create/publish/stop/join from the main thread; every
+ * other function only on the worker's own thread.
+ */
+#ifndef XDSNODE_WORKER_H
+#define XDSNODE_WORKER_H
+
+#include <stddef.h>
+
+#include "xdsnode/lb.h"
+#include "xdsnode/listener_config.h"
+#include "xdsnode/snapshot.h"
+
+struct ev_loop;
+struct http1_pool;
+typedef struct worker worker;
+
+typedef struct worker_cluster {
+    dp_cluster *dc;            /* one reference */
+    lb_state lb;
+    struct http1_pool **pools; /* dc->cfg->n_hosts, created on first use */
+    int draining;
+    int refs;                  /* streams and tcp sessions using it */
+    worker *w;
+    struct worker_cluster *next;
+} worker_cluster;
+
+typedef struct {
+    const listener_config *cfg; /* shared, read-only, outlives workers */
+    int fd;                     /* this worker's SO_REUSEPORT socket */
+} worker_listener;
+
+/* Starts a worker thread serving `listeners` (fds now owned by the
+ * worker) with `snap` (the worker takes its own reference). */
+int worker_create(unsigned id, const worker_listener *listeners, size_t n, dp_snapshot *snap,
+                  const char *access_log_dir_unused, worker **out, char *err, size_t errlen);
+/* Hands a new snapshot to the worker (it takes its own reference). */
+void worker_publish(worker *w, dp_snapshot *snap);
+/* Asks the worker to close everything and exit, then joins and frees it. */
+void worker_stop_and_free(worker *w);
+
+/* --- worker thread only --- */
+struct ev_loop *worker_loop(worker *w);
+unsigned worker_id(const worker *w);
+/* The routable cluster named name[0..len) in the current snapshot, or NULL. */
+worker_cluster *worker_cluster_find(worker *w, const char *name, size_t len);
+/* The pool for host i of the cluster (created on demand), NULL on OOM. */
+struct http1_pool *worker_cluster_pool(worker_cluster *wc, size_t host);
+void worker_cluster_hold(worker_cluster *wc);
+void worker_cluster_release(worker_cluster *wc);
+/* Connections register so shutdown can close them. */
+typedef struct worker_conn {
+    void (*close)(struct worker_conn *c); /* frees the connection */
+    struct worker_conn *prev, *next;
+} worker_conn;
+void worker_conn_add(worker *w, worker_conn *c);
+void worker_conn_remove(worker *w, worker_conn *c);
+/* Appends one line to the access log file (one write()). */
+void worker_access_log(worker *w, const char *path, const char *line, size_t len);
+
+#endif

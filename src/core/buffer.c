@@ -1,0 +1,104 @@
+/* buffer.c: byte queue for socket I/O (buffer.h). */
+#include "xdsnode/buffer.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define BUFFER_MIN_CAP 4096
+
+void buffer_init(buffer *b) { memset(b, 0, sizeof(*b)); }
+
+void buffer_free(buffer *b)
+{
+    free(b->data);
+    buffer_init(b);
+}
+
+void buffer_reset(buffer *b) { b->head = b->tail = 0; }
+
+static int buffer_reserve(buffer *b, size_t n)
+{
+    if (b->cap - b->tail >= n)
+        return 0;
+    size_t used = buffer_len(b);
+    if (b->head > 0 && b->cap - used >= n) {
+        memmove(b->data, b->data + b->head, used);
+        b->head = 0;
+        b->tail = used;
+        return 0;
+    }
+    size_t cap = b->cap ? b->cap : BUFFER_MIN_CAP;
+    while (cap - used < n)
+        cap *= 2;
+    char *p = malloc(cap);
+    if (p == NULL)
+        return -1;
+    if (used)
+        memcpy(p, b->data + b->head, used);
+    free(b->data);
+    b->data = p;
+    b->cap = cap;
+    b->head = 0;
+    b->tail = used;
+    return 0;
+}
+
+int buffer_append(buffer *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (buffer_reserve(b, n) != 0)
+        return -1;
+    memcpy(b->data + b->tail, p, n);
+    b->tail += n;
+    return 0;
+}
+
+int buffer_printf(buffer *b, const char *fmt, ...)
+{
+    char small[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -1;
+    if ((size_t)n < sizeof(small))
+        return buffer_append(b, small, (size_t)n);
+    if (buffer_reserve(b, (size_t)n + 1) != 0)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->tail, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->tail += (size_t)n;
+    return 0;
+}
+
+void buffer_consume(buffer *b, size_t n)
+{
+    b->head += n;
+    if (b->head >= b->tail)
+        b->head = b->tail = 0;
+}
+
+long buffer_write_fd(buffer *b, int fd)
+{
+    long total = 0;
+    while (buffer_len(b) > 0) {
+        ssize_t w = send(fd, buffer_start(b), buffer_len(b), MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return -1;
+        }
+        buffer_consume(b, (size_t)w);
+        total += w;
+    }
+    return total;
+}

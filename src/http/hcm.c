@@ -1,0 +1,1107 @@
+/* hcm.c: downstream HTTP/1.1 connections, routing and the upstream request (hcm.h). */
+#include "xdsnode/hcm.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-aliasing"
+#include <ev.h>
+#pragma GCC diagnostic pop
+
+#include "xdsnode/access_log.h"
+#include "xdsnode/cluster_stats.h"
+#include "xdsnode/http1_pool.h"
+#include "xdsnode/http_headers.h"
+#include "xdsnode/log.h"
+
+/* HttpConnectionManager.delayed_close_timeout: after a response that
+ * closes the connection, wait this long for the client to close first
+ * (so unread request bytes do not turn our close into a reset). */
+#define HCM_DELAYED_CLOSE_TIMEOUT_S 1.0
+/* Read size per event on a downstream socket. */
+#define DCONN_READ_CHUNK 65536
+/* Envoy's local reply bodies (xds-facts §6). */
+#define BODY_NO_HEALTHY "no healthy upstream"
+#define BODY_OVERFLOW "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+#define BODY_CONNECT_FAIL "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+#define BODY_CONNECT_TIMEOUT "upstream connect error or disconnect/reset before headers. reset reason: connection timeout"
+#define BODY_TERMINATION "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
+#define BODY_RETRIED_TERMINATION "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection termination"
+#define BODY_TIMEOUT "upstream request timeout"
+#define BODY_BAD_REQUEST "Bad Request"
+#define BODY_HEADERS_TOO_LARGE "Request Header Fields Too Large"
+
+typedef struct dconn dconn;
+
+typedef struct stream {
+    dconn *dc;
+    pool_request pr;
+    worker_cluster *wc;
+    http1_pool *pool;
+    size_t host;
+    const route_entry *route;
+    int method;
+    buffer pre;    /* request bytes waiting for a connection */
+    buffer replay; /* everything sent upstream, while it fits the limit */
+    int replay_ok;
+    int req_chunked, req_complete, keepalive;
+    int resp_started, resp_complete, resp_chunked, resp_close_delimited, discard_response;
+    int status;
+    int race_retried, retries, retry_cb_held, retried, awaiting_request_end;
+    uint64_t bytes_received, bytes_sent;
+    struct timespec start_wall;
+    double start, upstream_start;
+    long upstream_service_ms;
+    ev_timer timeout;
+    char flags[8];
+    char upstream_host[80];
+    char request_id[40];
+    /* access log copies */
+    char *method_str, *path, *authority, *user_agent, *xff;
+} stream;
+
+struct dconn {
+    worker_conn link;
+    worker *w;
+    const listener_config *cfg;
+    int fd;
+    ev_io rio, wio;
+    ev_timer timer; /* idle / request headers */
+    http_parser parser;
+    header_list hdrs;
+    buffer url;
+    buffer in, out;
+    stream *s;
+    int close_after, read_blocked, closing, in_parser, headers_too_large, lingering;
+    int linger_pending;
+    char peer[64];
+};
+
+static void dconn_close(dconn *c);
+static void dconn_linger(dconn *c);
+static int dconn_flush(dconn *c);
+static void dconn_process_input(dconn *c);
+static void stream_finish(stream *s);
+static void stream_local_reply(stream *s, int status, const char *body, const char *flag,
+                               const char *extra);
+static const pool_request_callbacks stream_pool_callbacks;
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void set_flag(stream *s, const char *flag)
+{
+    if (s->flags[0] == '\0')
+        snprintf(s->flags, sizeof(s->flags), "%s", flag);
+}
+
+/* --- downstream socket ---------------------------------------------------- */
+
+static void dconn_stop_reading(dconn *c)
+{
+    c->read_blocked = 1;
+    ev_io_stop(worker_loop(c->w), &c->rio);
+}
+
+static void dconn_resume_reading(dconn *c)
+{
+    if (!c->read_blocked || c->closing)
+        return;
+    c->read_blocked = 0;
+    ev_io_start(worker_loop(c->w), &c->rio);
+}
+
+static void dconn_arm_timer(dconn *c)
+{
+    struct ev_loop *loop = worker_loop(c->w);
+    ev_timer_stop(loop, &c->timer);
+    uint64_t ms = 0;
+    if (c->s == NULL)
+        ms = c->cfg->idle_timeout_ms;
+    else if (!c->s->route && c->cfg->request_headers_timeout_ms)
+        ms = c->cfg->request_headers_timeout_ms;
+    if (ms) {
+        ev_timer_set(&c->timer, (double)ms / 1000.0, 0.);
+        ev_timer_start(loop, &c->timer);
+    }
+}
+
+static void dconn_write(dconn *c, const void *p, size_t n)
+{
+    if (buffer_append(&c->out, p, n) != 0) {
+        c->closing = 1;
+        return;
+    }
+    if (c->s)
+        c->s->bytes_sent += n;
+}
+
+/* Everything is written: half-close and wait for the client's FIN. */
+static void dconn_linger(dconn *c)
+{
+    if (c->in_parser) {
+        c->linger_pending = 1; /* done by dconn_process_input */
+        return;
+    }
+    if (c->lingering)
+        return;
+    struct ev_loop *loop = worker_loop(c->w);
+    c->lingering = 1;
+    shutdown(c->fd, SHUT_WR);
+    ev_io_stop(loop, &c->wio);
+    ev_timer_stop(loop, &c->timer);
+    ev_timer_set(&c->timer, HCM_DELAYED_CLOSE_TIMEOUT_S, 0.);
+    ev_timer_start(loop, &c->timer);
+    c->read_blocked = 0;
+    ev_io_start(loop, &c->rio);
+}
+
+/* Writes what the socket takes. Returns -1 if the connection is gone
+ * (closed here, or marked closing while inside the parser). */
+static int dconn_flush(dconn *c)
+{
+    long w = buffer_write_fd(&c->out, c->fd);
+    if (w < 0) {
+        dconn_close(c);
+        return -1;
+    }
+    struct ev_loop *loop = worker_loop(c->w);
+    stream *s = c->s;
+    if (s && s->pr.conn && !s->resp_complete && buffer_len(&c->out) <= c->cfg->buffer_limit / 2)
+        upconn_resume_reading(s->pr.conn);
+    if (buffer_len(&c->out) > 0) {
+        ev_io_start(loop, &c->wio);
+        return 0;
+    }
+    ev_io_stop(loop, &c->wio);
+    if (c->s == NULL && c->close_after) {
+        dconn_linger(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Writes what the socket takes now without ever closing here (a write
+ * error is met again, and handled, by the write watcher). */
+static void dconn_try_write(dconn *c)
+{
+    if (ev_is_active(&c->wio))
+        return;
+    long w = buffer_write_fd(&c->out, c->fd);
+    if (w < 0 || buffer_len(&c->out) > 0)
+        ev_io_start(worker_loop(c->w), &c->wio);
+}
+
+/* Queues bytes for the client, pausing the upstream when over the limit. */
+static void stream_write_down(stream *s, const void *p, size_t n)
+{
+    dconn *c = s->dc;
+    dconn_write(c, p, n);
+    dconn_try_write(c);
+    if (buffer_len(&c->out) > c->cfg->buffer_limit && s->pr.conn)
+        upconn_pause_reading(s->pr.conn);
+}
+
+/* --- stream lifecycle --------------------------------------------------- */
+
+static char *dup_n(const char *p, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, p, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static char *header_dup(const header_list *h, const char *name)
+{
+    size_t n;
+    const char *v = header_list_get(h, name, &n);
+    return v ? dup_n(v, n) : NULL;
+}
+
+static void stream_free(stream *s)
+{
+    ev_timer_stop(worker_loop(s->dc->w), &s->timeout);
+    if (s->pr.pool)
+        http1_pool_cancel(&s->pr);
+    if (s->retry_cb_held)
+        cb_release(&s->wc->dc->cb, s->route->priority, CB_RETRIES);
+    if (s->wc)
+        worker_cluster_release(s->wc);
+    buffer_free(&s->pre);
+    buffer_free(&s->replay);
+    free(s->method_str);
+    free(s->path);
+    free(s->authority);
+    free(s->user_agent);
+    free(s->xff);
+    free(s);
+}
+
+static void stream_access_log(stream *s)
+{
+    const char *path = s->dc->cfg->access_log_path;
+    if (path == NULL)
+        return;
+    access_log_entry e = {
+        .start = s->start_wall,
+        .method = s->method_str,
+        .path = s->path,
+        .protocol = "HTTP/1.1",
+        .response_code = s->status,
+        .response_flags = s->flags,
+        .bytes_received = s->bytes_received,
+        .bytes_sent = s->bytes_sent,
+        .duration_ms = (long)((now_mono() - s->start) * 1000),
+        .upstream_service_time_ms = s->upstream_service_ms,
+        .x_forwarded_for = s->xff,
+        .user_agent = s->user_agent,
+        .request_id = s->request_id,
+        .authority = s->authority,
+        .upstream_host = s->upstream_host,
+    };
+    char line[4096];
+    size_t n = access_log_format(&e, line, sizeof(line));
+    worker_access_log(s->dc->w, path, line, n);
+}
+
+/* The response is queued in full: log, then the connection goes on. A
+ * request whose body is still arriving is read to its end (and dropped)
+ * first, so the connection can stay alive. */
+static void stream_finish(stream *s)
+{
+    dconn *c = s->dc;
+    s->resp_complete = 1;
+    ev_timer_stop(worker_loop(c->w), &s->timeout);
+    if (!s->req_complete && !c->closing && !c->close_after) {
+        s->awaiting_request_end = 1;
+        dconn_resume_reading(c);
+        dconn_flush(c);
+        return;
+    }
+    stream_access_log(s);
+    if (!s->keepalive)
+        c->close_after = 1;
+    c->s = NULL;
+    stream_free(s);
+    if (c->closing) {
+        dconn_close(c);
+        return;
+    }
+    dconn_arm_timer(c);
+    if (c->close_after) {
+        dconn_stop_reading(c);
+        dconn_flush(c);
+        return;
+    }
+    http_parser_pause(&c->parser, 0);
+    if (dconn_flush(c) != 0)
+        return;
+    dconn_resume_reading(c);
+    if (!c->in_parser)
+        dconn_process_input(c);
+}
+
+static void stream_count_response(stream *s, int status)
+{
+    if (s->wc == NULL)
+        return;
+    static const int classes[] = {0, 0, CLUSTER_STAT_UPSTREAM_RQ_2XX, CLUSTER_STAT_UPSTREAM_RQ_3XX,
+                                  CLUSTER_STAT_UPSTREAM_RQ_4XX, CLUSTER_STAT_UPSTREAM_RQ_5XX};
+    int k = status / 100;
+    if (k >= 2 && k <= 5)
+        stats_inc(s->wc->dc->stats, (size_t)classes[k]);
+    stats_inc(s->wc->dc->stats, CLUSTER_STAT_UPSTREAM_RQ_COMPLETED);
+}
+
+static void stream_local_reply(stream *s, int status, const char *body, const char *flag,
+                               const char *extra)
+{
+    dconn *c = s->dc;
+    if (flag)
+        set_flag(s, flag);
+    if (s->pr.pool)
+        http1_pool_cancel(&s->pr);
+    if (s->resp_started) { /* too late for a reply: reset the client */
+        c->closing = 1;
+        c->s = NULL;
+        stream_access_log(s);
+        stream_free(s);
+        dconn_close(c);
+        return;
+    }
+    s->status = status;
+    s->resp_started = 1;
+    size_t before = buffer_len(&c->out);
+    local_reply_write(&c->out, status, body, c->cfg->server_name, extra,
+                      c->close_after || !s->keepalive, s->method == HTTP_HEAD);
+    s->bytes_sent += buffer_len(&c->out) - before;
+    stream_finish(s);
+}
+
+/* --- upstream request ----------------------------------------------------- */
+
+static int is_idempotent(int method)
+{
+    return method == HTTP_GET || method == HTTP_HEAD || method == HTTP_OPTIONS ||
+           method == HTTP_PUT || method == HTTP_DELETE || method == HTTP_TRACE;
+}
+
+/* Queues request bytes: to the bound connection or into `pre`, keeping a
+ * replay copy while it fits the buffer limit. */
+static void stream_send_up(stream *s, const void *p, size_t n)
+{
+    if (s->replay_ok) {
+        if (buffer_len(&s->replay) + n <= s->dc->cfg->buffer_limit) {
+            buffer_append(&s->replay, p, n);
+        } else {
+            s->replay_ok = 0;
+            buffer_free(&s->replay);
+        }
+    }
+    if (s->pr.conn)
+        upconn_send(s->pr.conn, p, n);
+    else
+        buffer_append(&s->pre, p, n);
+    size_t queued = s->pr.conn ? upconn_send_buffered(s->pr.conn) : buffer_len(&s->pre);
+    if (queued > s->dc->cfg->buffer_limit)
+        dconn_stop_reading(s->dc);
+}
+
+/* The worker thread's generator for request ids and weighted picks. */
+static uint64_t worker_random(worker *w)
+{
+    static _Thread_local lb_state rng;
+    if (rng.rng == 0)
+        lb_state_init(&rng, (uint64_t)time(NULL) ^ ((uint64_t)worker_id(w) << 32) ^
+                                (uint64_t)(uintptr_t)&rng);
+    return lb_random(&rng);
+}
+
+static void random_uuid(worker *w, char *out, size_t outlen)
+{
+    uint64_t a = worker_random(w), b = worker_random(w);
+    a = (a & ~0xF000ull) | 0x4000ull;                   /* version 4 */
+    b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull; /* variant 10 */
+    snprintf(out, outlen, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32),
+             (unsigned)((a >> 16) & 0xFFFF), (unsigned)(a & 0xFFFF), (unsigned)(b >> 48),
+             (unsigned long long)(b & 0xFFFFFFFFFFFFull));
+}
+
+/* Serializes the request head for the upstream into s->pre/replay. */
+static void stream_write_head(stream *s)
+{
+    dconn *c = s->dc;
+    const header_list *h = &c->hdrs;
+    buffer head;
+    buffer_init(&head);
+    buffer_printf(&head, "%s ", http_method_str((enum http_method)s->method));
+    buffer_append(&head, buffer_start(&c->url), buffer_len(&c->url));
+    buffer_printf(&head, " HTTP/1.1\r\n");
+    size_t conn_len = 0;
+    const char *conn_val = header_list_get(h, "connection", &conn_len);
+    int have_xfp = 0, have_rid = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        const char *name = header_name(h, i);
+        size_t nl = h->h[i].name_len;
+        if (header_is_hop_by_hop(name, nl, conn_val, conn_len))
+            continue;
+        if (nl == 17 && strncasecmp(name, "x-forwarded-proto", nl) == 0) {
+            if (c->cfg->use_remote_address)
+                continue;
+            have_xfp = 1;
+        }
+        if (nl == 12 && strncasecmp(name, "x-request-id", nl) == 0) {
+            have_rid = 1;
+            snprintf(s->request_id, sizeof(s->request_id), "%.*s", (int)h->h[i].value_len,
+                     header_value(h, i));
+        }
+        if (nl == 15 && strncasecmp(name, "x-forwarded-for", nl) == 0 && c->cfg->use_remote_address)
+            continue;
+        header_write(&head, name, nl, header_value(h, i), h->h[i].value_len);
+    }
+    if (c->cfg->use_remote_address) {
+        const char *xff = s->xff;
+        if (xff && *xff)
+            buffer_printf(&head, "x-forwarded-for: %s, %s\r\n", xff, c->peer);
+        else
+            buffer_printf(&head, "x-forwarded-for: %s\r\n", c->peer);
+    }
+    if (!have_xfp)
+        buffer_printf(&head, "x-forwarded-proto: http\r\n");
+    if (!have_rid && c->cfg->generate_request_id) {
+        random_uuid(c->w, s->request_id, sizeof(s->request_id));
+        buffer_printf(&head, "x-request-id: %s\r\n", s->request_id);
+    }
+    if (s->route->timeout_ms)
+        buffer_printf(&head, "x-envoy-expected-rq-timeout-ms: %llu\r\n",
+                      (unsigned long long)s->route->timeout_ms);
+    if (s->req_chunked)
+        buffer_printf(&head, "transfer-encoding: chunked\r\n");
+    buffer_append(&head, "\r\n", 2);
+    stream_send_up(s, buffer_start(&head), buffer_len(&head));
+    buffer_free(&head);
+}
+
+/* Starts (or restarts) the upstream attempt on the chosen host's pool. */
+static void stream_attempt(stream *s, int want_fresh)
+{
+    s->pr.cb = &stream_pool_callbacks;
+    s->pr.priority = s->route->priority;
+    s->pr.is_head = s->method == HTTP_HEAD;
+    s->pr.want_fresh = want_fresh;
+    http1_pool_new_request(s->pool, &s->pr);
+}
+
+/* A retry replays everything sent so far on a new attempt. */
+static int stream_can_replay(const stream *s) { return s->replay_ok; }
+
+static void stream_retry(stream *s, int want_fresh)
+{
+    stats_inc(s->wc->dc->stats, CLUSTER_STAT_UPSTREAM_RQ_RETRY);
+    s->retried = 1;
+    s->resp_started = 0;
+    s->discard_response = 0;
+    buffer_reset(&s->pre);
+    buffer_append(&s->pre, buffer_start(&s->replay), buffer_len(&s->replay));
+    stream_attempt(s, want_fresh);
+}
+
+/* Route policy retry: takes the max_retries breaker. Returns 1 if retried;
+ * 0 if not wanted; -1 if the breaker refused (flag UO, header set). */
+static int stream_policy_retry(stream *s, unsigned condition)
+{
+    const route_entry *r = s->route;
+    if (!(r->retry_on & condition) || s->retries >= (int)r->num_retries || !stream_can_replay(s))
+        return 0;
+    if (!s->retry_cb_held) {
+        if (!cb_try_acquire(&s->wc->dc->cb, r->priority, CB_RETRIES)) {
+            stats_inc(s->wc->dc->stats, CLUSTER_STAT_UPSTREAM_RQ_RETRY_OVERFLOW);
+            return -1;
+        }
+        s->retry_cb_held = 1;
+    }
+    s->retries++;
+    stream_retry(s, 0);
+    return 1;
+}
+
+static const char *overflow_header(cb_resource limit, char *buf, size_t len)
+{
+    snprintf(buf, len, "x-envoy-overloaded: true\r\nx-xdsnode-overflow: %s\r\n",
+             cb_resource_limit_name(limit));
+    return buf;
+}
+
+static void reply_retry_overflow(stream *s, int status, const char *body)
+{
+    char extra[128];
+    stream_local_reply(s, status, body, "UO", overflow_header(CB_RETRIES, extra, sizeof(extra)));
+}
+
+static void on_pool_ready(pool_request *r, upconn *c)
+{
+    stream *s = (stream *)((char *)r - offsetof(stream, pr));
+    snprintf(s->upstream_host, sizeof(s->upstream_host), "%s", upconn_host_name(c));
+    upconn_send(c, buffer_start(&s->pre), buffer_len(&s->pre));
+    buffer_reset(&s->pre);
+    if (s->req_complete)
+        upconn_request_end(c);
+    dconn_resume_reading(s->dc);
+}
+
+static void on_pool_failure(pool_request *r, pool_failure why, cb_resource limit)
+{
+    stream *s = (stream *)((char *)r - offsetof(stream, pr));
+    if (why == POOL_FAIL_OVERFLOW) {
+        char extra[128];
+        stream_local_reply(s, 503, BODY_OVERFLOW, "UO", overflow_header(limit, extra, sizeof(extra)));
+        return;
+    }
+    const char *body = why == POOL_FAIL_TIMEOUT ? BODY_CONNECT_TIMEOUT : BODY_CONNECT_FAIL;
+    int rc = stream_policy_retry(s, RETRY_ON_CONNECT_FAILURE | RETRY_ON_RESET);
+    if (rc == 1)
+        return;
+    set_flag(s, "UF");
+    if (rc < 0)
+        reply_retry_overflow(s, 503, body);
+    else
+        stream_local_reply(s, 503, body, "UF", NULL);
+}
+
+static int status_retriable(const stream *s, int status)
+{
+    unsigned on = s->route->retry_on;
+    if ((on & RETRY_ON_5XX) && status >= 500)
+        return 1;
+    if ((on & RETRY_ON_GATEWAY_ERROR) && (status == 502 || status == 503 || status == 504))
+        return 1;
+    for (size_t i = 0; (on & RETRY_ON_RETRIABLE_STATUS) && i < s->route->n_retriable_status; i++) {
+        if ((int)s->route->retriable_status[i] == status)
+            return 1;
+    }
+    return 0;
+}
+
+static void write_response_head(stream *s, const http_parser *p, const header_list *h)
+{
+    dconn *c = s->dc;
+    buffer head;
+    buffer_init(&head);
+    s->status = p->status_code;
+    buffer_printf(&head, "HTTP/1.1 %d %s\r\n", p->status_code, http_reason(p->status_code));
+    size_t conn_len = 0;
+    const char *conn_val = header_list_get(h, "connection", &conn_len);
+    for (size_t i = 0; i < h->n; i++) {
+        const char *name = header_name(h, i);
+        size_t nl = h->h[i].name_len;
+        if (header_is_hop_by_hop(name, nl, conn_val, conn_len))
+            continue;
+        if (nl == 6 && strncasecmp(name, "server", 6) == 0)
+            continue; /* Envoy overwrites it (server_header_transformation OVERWRITE) */
+        header_write(&head, name, nl, header_value(h, i), h->h[i].value_len);
+    }
+    int no_body = s->method == HTTP_HEAD || p->status_code == 204 || p->status_code == 304;
+    int has_length = (p->flags & F_CHUNKED) == 0 && p->content_length != ULLONG_MAX;
+    if (!no_body && !has_length) {
+        if (s->dc->parser.http_major == 1 && s->dc->parser.http_minor == 0) {
+            s->resp_close_delimited = 1;
+            c->close_after = 1;
+        } else {
+            s->resp_chunked = 1;
+            buffer_printf(&head, "transfer-encoding: chunked\r\n");
+        }
+    }
+    buffer_printf(&head, "x-envoy-upstream-service-time: %ld\r\nserver: %s\r\n",
+                  s->upstream_service_ms, c->cfg->server_name);
+    if (!s->keepalive || c->close_after || !s->req_complete)
+        buffer_printf(&head, "connection: close\r\n");
+    buffer_append(&head, "\r\n", 2);
+    stream_write_down(s, buffer_start(&head), buffer_len(&head));
+    buffer_free(&head);
+}
+
+static void on_pool_headers(pool_request *r, const http_parser *p, const header_list *h)
+{
+    stream *s = (stream *)((char *)r - offsetof(stream, pr));
+    s->upstream_service_ms = (long)((now_mono() - s->upstream_start) * 1000);
+    if (s->req_complete && status_retriable(s, p->status_code) && stream_can_replay(s) &&
+        s->retries < (int)s->route->num_retries) {
+        s->discard_response = 1; /* decided at completion: retry or not */
+        s->status = p->status_code;
+        return;
+    }
+    s->resp_started = 1;
+    write_response_head(s, p, h);
+}
+
+static void on_pool_body(pool_request *r, const char *data, size_t len)
+{
+    stream *s = (stream *)((char *)r - offsetof(stream, pr));
+    if (s->discard_response)
+        return;
+    if (s->resp_chunked) {
+        char sz[24];
+        int n = snprintf(sz, sizeof(sz), "%zx\r\n", len);
+        stream_write_down(s, sz, (size_t)n);
+        stream_write_down(s, data, len);
+        stream_write_down(s, "\r\n", 2);
+    } else {
+        stream_write_down(s, data, len);
+    }
+}
+
+static void stream_count_host(stream *s, int ok)
+{
+    host_stat_add(&s->wc->dc->hosts[s->host], ok ? HOST_STAT_RQ_SUCCESS : HOST_STAT_RQ_ERROR, 1);
+}
+
+static void on_pool_complete(pool_request *r)
+{
+    stream *s = (stream *)((char *)r - offsetof(stream, pr));
+    stream_count_response(s, s->status);
+    stream_count_host(s, s->status < 500);
+    if (s->discard_response) {
+        int rc = stream_policy_retry(s, RETRY_ON_5XX | RETRY_ON_GATEWAY_ERROR | RETRY_ON_RETRIABLE_STATUS);
+        if (rc == 1)
+            return;
+        /* The held response is gone; answer as Envoy does when the retry
+         * breaker refuses: the upstream's status with flag UO. */
+        reply_retry_overflow(s, s->status, "");
+        return;
+    }
+    if (s->retried)
+        stats_inc(s->wc->dc->stats, CLUSTER_STAT_UPSTREAM_RQ_RETRY_SUCCESS);
+    if (s->resp_chunked)
+        stream_write_down(s, "0\r\n\r\n", 5);
+    s->resp_complete = 1;
+    stream_finish(s);
+}
+
+static void on_pool_reset(pool_request *r, const upconn_reset_info *info)
+{
+    stream *s = (stream *)((char *)r - offsetof(stream, pr));
+    stats_inc(s->wc->dc->stats, CLUSTER_STAT_UPSTREAM_RQ_RX_RESET);
+    stream_count_host(s, 0);
+    /* The idle-close race: a reused connection the upstream had closed. */
+    if (info->reused && info->before_response && !s->race_retried &&
+        (info->nothing_written || (is_idempotent(s->method) && stream_can_replay(s)))) {
+        s->race_retried = 1;
+        stream_retry(s, 1);
+        return;
+    }
+    if (info->before_response && !s->resp_started) {
+        int rc = stream_policy_retry(s, RETRY_ON_RESET | RETRY_ON_5XX | RETRY_ON_GATEWAY_ERROR);
+        if (rc == 1)
+            return;
+        const char *body = s->retried ? BODY_RETRIED_TERMINATION : BODY_TERMINATION;
+        if (rc < 0)
+            reply_retry_overflow(s, 503, body);
+        else
+            stream_local_reply(s, 503, body, "UC", NULL);
+        return;
+    }
+    set_flag(s, "UC");
+    stream_local_reply(s, 503, BODY_TERMINATION, NULL, NULL); /* resets the client */
+}
+
+static void on_pool_drained(pool_request *r)
+{
+    stream *s = (stream *)((char *)r - offsetof(stream, pr));
+    dconn_resume_reading(s->dc);
+}
+
+static const pool_request_callbacks stream_pool_callbacks = {
+    .on_ready = on_pool_ready,
+    .on_failure = on_pool_failure,
+    .on_response_headers = on_pool_headers,
+    .on_response_body = on_pool_body,
+    .on_response_complete = on_pool_complete,
+    .on_reset = on_pool_reset,
+    .on_drained = on_pool_drained,
+};
+
+static void on_route_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    stream *s = w->data;
+    if (s->wc) {
+        stats_inc(s->wc->dc->stats, CLUSTER_STAT_UPSTREAM_RQ_TIMEOUT);
+        host_stat_add(&s->wc->dc->hosts[s->host], HOST_STAT_RQ_TIMEOUT, 1);
+    }
+    s->discard_response = 0;
+    stream_local_reply(s, 504, BODY_TIMEOUT, "UT", NULL);
+}
+
+/* --- routing -------------------------------------------------------------- */
+
+/* The cluster name for the route, into buf. Returns its length or -1. */
+static int route_cluster_name(stream *s, char *buf, size_t len)
+{
+    const route_entry *r = s->route;
+    const header_list *h = &s->dc->hdrs;
+    size_t n = 0;
+    const char *v;
+    switch (r->action) {
+    case ACTION_CLUSTER:
+        return snprintf(buf, len, "%s", r->cluster);
+    case ACTION_WEIGHTED:
+        return snprintf(buf, len, "%s", router_pick_weighted(r, worker_random(s->dc->w)));
+    case ACTION_CLUSTER_HEADER:
+        v = header_list_get(h, r->cluster, &n);
+        return v ? snprintf(buf, len, "%.*s", (int)n, v) : -1;
+    case ACTION_EGRESS:
+        v = header_list_get(h, "host", &n);
+        return v ? router_egress_cluster(v, n, s->dc->cfg->port, buf, len) : -1;
+    }
+    return -1;
+}
+
+static void stream_route(stream *s)
+{
+    dconn *c = s->dc;
+    size_t hn = 0;
+    const char *host = header_list_get(&c->hdrs, "host", &hn);
+    const virtual_host *vh = router_find_vhost(&c->cfg->routes, host ? host : "", hn);
+    size_t path_len = strcspn(buffer_start(&c->url), "?");
+    if (path_len > buffer_len(&c->url))
+        path_len = buffer_len(&c->url);
+    s->route = router_find_route(vh, buffer_start(&c->url), path_len);
+    if (s->route == NULL) {
+        stream_local_reply(s, 404, "", "NR", NULL);
+        return;
+    }
+    char name[512];
+    int n = route_cluster_name(s, name, sizeof(name));
+    worker_cluster *wc = n > 0 ? worker_cluster_find(c->w, name, (size_t)n) : NULL;
+    if (wc == NULL) {
+        stream_local_reply(s, s->route->not_found_status, "", "NC", NULL);
+        return;
+    }
+    s->wc = wc;
+    worker_cluster_hold(wc);
+    int host_index = lb_pick(wc->dc->cfg, wc->dc->rq_active, &wc->lb);
+    if (host_index < 0) {
+        stats_inc(wc->dc->stats, CLUSTER_STAT_UPSTREAM_CX_NONE_HEALTHY);
+        stream_local_reply(s, 503, BODY_NO_HEALTHY, "UH", NULL);
+        return;
+    }
+    s->host = (size_t)host_index;
+    s->pool = worker_cluster_pool(wc, s->host);
+    if (s->pool == NULL) {
+        stream_local_reply(s, 503, BODY_OVERFLOW, "UO", NULL);
+        return;
+    }
+    ev_timer_init(&s->timeout, on_route_timeout, (double)s->route->timeout_ms / 1000.0, 0.);
+    s->timeout.data = s;
+    stream_write_head(s);
+    s->upstream_start = now_mono();
+    stream_attempt(s, 0);
+}
+
+/* --- downstream parser callbacks ---------------------------------------- */
+
+static stream *stream_create(dconn *c)
+{
+    stream *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->dc = c;
+    s->start = now_mono();
+    clock_gettime(CLOCK_REALTIME, &s->start_wall);
+    s->replay_ok = 1;
+    s->upstream_service_ms = -1;
+    buffer_init(&s->pre);
+    buffer_init(&s->replay);
+    ev_timer_init(&s->timeout, on_route_timeout, 1., 0.);
+    s->timeout.data = s;
+    return s;
+}
+
+static int on_req_begin(http_parser *p)
+{
+    dconn *c = p->data;
+    header_list_reset(&c->hdrs);
+    buffer_reset(&c->url);
+    c->s = stream_create(c);
+    if (c->s == NULL)
+        return -1;
+    dconn_arm_timer(c);
+    return 0;
+}
+
+static int on_req_url(http_parser *p, const char *at, size_t n)
+{
+    dconn *c = p->data;
+    if (buffer_len(&c->url) + n > c->cfg->max_request_headers_bytes) {
+        c->headers_too_large = 1;
+        return -1;
+    }
+    return buffer_append(&c->url, at, n);
+}
+
+static int check_header_size(dconn *c)
+{
+    if (c->hdrs.bytes + buffer_len(&c->url) > c->cfg->max_request_headers_bytes) {
+        c->headers_too_large = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_req_field(http_parser *p, const char *at, size_t n)
+{
+    dconn *c = p->data;
+    if (header_list_add_name(&c->hdrs, at, n) != 0)
+        return -1;
+    return check_header_size(c);
+}
+
+static int on_req_value(http_parser *p, const char *at, size_t n)
+{
+    dconn *c = p->data;
+    if (header_list_add_value(&c->hdrs, at, n) != 0)
+        return -1;
+    return check_header_size(c);
+}
+
+static int on_req_headers_complete(http_parser *p)
+{
+    dconn *c = p->data;
+    stream *s = c->s;
+    s->method = p->method;
+    s->keepalive = http_should_keep_alive(p);
+    s->req_chunked = (p->flags & F_CHUNKED) != 0;
+    s->method_str = strdup(http_method_str((enum http_method)p->method));
+    s->path = dup_n(buffer_start(&c->url), buffer_len(&c->url));
+    s->authority = header_dup(&c->hdrs, "host");
+    s->user_agent = header_dup(&c->hdrs, "user-agent");
+    s->xff = header_dup(&c->hdrs, "x-forwarded-for");
+    if (buffer_append(&c->url, "", 1) != 0) /* NUL for string use; not counted */
+        return -1;
+    c->url.tail--;
+    stream_route(s);
+    if (c->s == s)
+        dconn_arm_timer(c);
+    return 0;
+}
+
+static int on_req_body(http_parser *p, const char *at, size_t n)
+{
+    dconn *c = p->data;
+    stream *s = c->s;
+    if (s == NULL || s->resp_complete)
+        return 0; /* answered already: the body is dropped */
+    s->bytes_received += n;
+    if (s->req_chunked) {
+        char sz[24];
+        int k = snprintf(sz, sizeof(sz), "%zx\r\n", n);
+        stream_send_up(s, sz, (size_t)k);
+        stream_send_up(s, at, n);
+        stream_send_up(s, "\r\n", 2);
+    } else {
+        stream_send_up(s, at, n);
+    }
+    return 0;
+}
+
+static int on_req_complete(http_parser *p)
+{
+    dconn *c = p->data;
+    stream *s = c->s;
+    http_parser_pause(p, 1); /* one request at a time */
+    if (s == NULL)
+        return 0;
+    s->req_complete = 1;
+    if (s->awaiting_request_end) {
+        stream_finish(s);
+        return 0;
+    }
+    if (s->req_chunked && !s->resp_complete)
+        stream_send_up(s, "0\r\n\r\n", 5);
+    if (s->pr.conn)
+        upconn_request_end(s->pr.conn);
+    if (s->route && s->route->timeout_ms && !s->resp_complete)
+        ev_timer_start(worker_loop(c->w), &s->timeout);
+    return 0;
+}
+
+static const http_parser_settings request_settings = {
+    .on_message_begin = on_req_begin,
+    .on_url = on_req_url,
+    .on_header_field = on_req_field,
+    .on_header_value = on_req_value,
+    .on_headers_complete = on_req_headers_complete,
+    .on_body = on_req_body,
+    .on_message_complete = on_req_complete,
+};
+
+/* --- downstream connection ---------------------------------------------- */
+
+static void dconn_protocol_error(dconn *c)
+{
+    int status = c->headers_too_large ? 431 : 400;
+    const char *body = c->headers_too_large ? BODY_HEADERS_TOO_LARGE : BODY_BAD_REQUEST;
+    if (c->s && c->s->resp_started) {
+        dconn_close(c);
+        return;
+    }
+    if (c->s == NULL)
+        c->s = stream_create(c);
+    if (c->s == NULL) {
+        dconn_close(c);
+        return;
+    }
+    c->close_after = 1;
+    c->s->req_complete = 1;
+    dconn_stop_reading(c);
+    stream_local_reply(c->s, status, body, "DPE", NULL);
+}
+
+static void dconn_process_input(dconn *c)
+{
+    while (buffer_len(&c->in) > 0 && !c->closing && !c->close_after) {
+        if (c->s && c->s->req_complete)
+            break; /* the next request waits for this response */
+        c->in_parser = 1;
+        size_t n = http_parser_execute(&c->parser, &request_settings, buffer_start(&c->in),
+                                       buffer_len(&c->in));
+        c->in_parser = 0;
+        if (c->closing) {
+            dconn_close(c);
+            return;
+        }
+        if (c->linger_pending) {
+            c->linger_pending = 0;
+            dconn_linger(c);
+            return;
+        }
+        buffer_consume(&c->in, n);
+        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        if (e == HPE_PAUSED) {
+            if (c->s == NULL) { /* finished while parsing: go on */
+                http_parser_pause(&c->parser, 0);
+                continue;
+            }
+            break;
+        }
+        if (e == HPE_OK && n == 0)
+            break;
+        if (e != HPE_OK) {
+            dconn_protocol_error(c);
+            return;
+        }
+    }
+    if (c->s && c->s->req_complete && buffer_len(&c->in) > c->cfg->buffer_limit)
+        dconn_stop_reading(c);
+    dconn_flush(c);
+}
+
+static void dconn_on_eof(dconn *c)
+{
+    stream *s = c->s;
+    if (s && !s->req_complete) {
+        c->in_parser = 1;
+        http_parser_execute(&c->parser, &request_settings, NULL, 0);
+        c->in_parser = 0;
+    }
+    s = c->s;
+    if (s) {
+        set_flag(s, "DC");
+        if (s->wc)
+            stats_inc(s->wc->dc->stats, CLUSTER_STAT_UPSTREAM_RQ_CANCELLED);
+        c->s = NULL;
+        stream_access_log(s);
+        stream_free(s);
+    }
+    dconn_close(c);
+}
+
+static void on_dconn_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    dconn *c = w->data;
+    char buf[DCONN_READ_CHUNK];
+    ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (c->lingering) { /* discard until the client closes */
+        if (n <= 0)
+            dconn_close(c);
+        return;
+    }
+    if (n <= 0) {
+        dconn_on_eof(c);
+        return;
+    }
+    if (buffer_append(&c->in, buf, (size_t)n) != 0) {
+        dconn_close(c);
+        return;
+    }
+    dconn_process_input(c);
+}
+
+static void on_dconn_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    dconn_flush(w->data);
+}
+
+static void on_dconn_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    dconn *c = w->data;
+    if (c->lingering) {
+        dconn_close(c);
+        return;
+    }
+    if (c->s && !c->s->route) { /* request_headers_timeout: Envoy answers 408 */
+        c->close_after = 1;
+        c->s->req_complete = 1;
+        stream_local_reply(c->s, 408, "request headers timeout", NULL, NULL);
+        return;
+    }
+    if (c->s == NULL)
+        dconn_close(c); /* idle_timeout */
+}
+
+static void dconn_close(dconn *c)
+{
+    if (c->in_parser) {
+        c->closing = 1;
+        return;
+    }
+    struct ev_loop *loop = worker_loop(c->w);
+    if (c->s) {
+        stream *s = c->s;
+        c->s = NULL;
+        stream_free(s);
+    }
+    ev_io_stop(loop, &c->rio);
+    ev_io_stop(loop, &c->wio);
+    ev_timer_stop(loop, &c->timer);
+    close(c->fd);
+    worker_conn_remove(c->w, &c->link);
+    header_list_free(&c->hdrs);
+    buffer_free(&c->url);
+    buffer_free(&c->in);
+    buffer_free(&c->out);
+    free(c);
+}
+
+static void dconn_close_link(worker_conn *l) { dconn_close((dconn *)l); }
+
+static void format_peer(const struct sockaddr_storage *peer, char *out, size_t len)
+{
+    out[0] = '\0';
+    if (peer->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, out, (socklen_t)len);
+    else if (peer->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, out, (socklen_t)len);
+}
+
+int hcm_connection_create(worker *w, const listener_config *cfg, int fd,
+                          const struct sockaddr_storage *peer)
+{
+    dconn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return -1;
+    }
+    c->w = w;
+    c->cfg = cfg;
+    c->fd = fd;
+    c->link.close = dconn_close_link;
+    format_peer(peer, c->peer, sizeof(c->peer));
+    header_list_init(&c->hdrs);
+    buffer_init(&c->url);
+    buffer_init(&c->in);
+    buffer_init(&c->out);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    ev_io_init(&c->rio, on_dconn_read, fd, EV_READ);
+    ev_io_init(&c->wio, on_dconn_write, fd, EV_WRITE);
+    ev_timer_init(&c->timer, on_dconn_timer, 1., 0.);
+    c->rio.data = c->wio.data = c->timer.data = c;
+    worker_conn_add(w, &c->link);
+    ev_io_start(worker_loop(w), &c->rio);
+    dconn_arm_timer(c);
+    return 0;
+}

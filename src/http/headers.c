@@ -1,0 +1,183 @@
+/* headers.c: header lists, hop-by-hop rules, local replies (http_headers.h). */
+#include "xdsnode/http_headers.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <http_parser.h>
+
+void header_list_init(header_list *l)
+{
+    memset(l, 0, sizeof(*l));
+    buffer_init(&l->data);
+}
+
+void header_list_free(header_list *l)
+{
+    buffer_free(&l->data);
+    free(l->h);
+    memset(l, 0, sizeof(*l));
+}
+
+void header_list_reset(header_list *l)
+{
+    buffer_reset(&l->data);
+    l->n = 0;
+    l->in_value = 0;
+    l->bytes = 0;
+}
+
+/* Starts a field: its text begins at a NUL, so an empty field is "". */
+static int start_field(header_list *l, uint32_t *off, uint32_t *len)
+{
+    *off = (uint32_t)buffer_len(&l->data);
+    *len = 0;
+    return buffer_append(&l->data, "", 1);
+}
+
+/* Appends a piece to the field being built (always the last one in the
+ * buffer): its terminating NUL is overwritten and rewritten after it. */
+static int append_piece(header_list *l, uint32_t *len, const char *p, size_t n)
+{
+    l->data.tail--;
+    if (buffer_append(&l->data, p, n) != 0 || buffer_append(&l->data, "", 1) != 0)
+        return -1;
+    *len += (uint32_t)n;
+    l->bytes += n;
+    return 0;
+}
+
+int header_list_add_name(header_list *l, const char *p, size_t n)
+{
+    if (l->n == 0 || l->in_value) {
+        if (l->n == l->cap) {
+            size_t cap = l->cap ? l->cap * 2 : 32;
+            header_entry *h = realloc(l->h, cap * sizeof(*h));
+            if (h == NULL)
+                return -1;
+            l->h = h;
+            l->cap = cap;
+        }
+        header_entry *e = &l->h[l->n++];
+        memset(e, 0, sizeof(*e));
+        l->in_value = 0;
+        if (start_field(l, &e->name_off, &e->name_len) != 0)
+            return -1;
+    }
+    return append_piece(l, &l->h[l->n - 1].name_len, p, n);
+}
+
+int header_list_add_value(header_list *l, const char *p, size_t n)
+{
+    if (l->n == 0)
+        return -1;
+    header_entry *e = &l->h[l->n - 1];
+    if (!l->in_value) {
+        l->in_value = 1;
+        if (start_field(l, &e->value_off, &e->value_len) != 0)
+            return -1;
+    }
+    return append_piece(l, &e->value_len, p, n);
+}
+
+const char *header_list_get(const header_list *l, const char *name, size_t *len)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->h[i].name_len == nl && strncasecmp(header_name(l, i), name, nl) == 0) {
+            if (len)
+                *len = l->h[i].value_len;
+            return header_value(l, i);
+        }
+    }
+    return NULL;
+}
+
+static int token_listed(const char *name, size_t len, const char *list, size_t list_len)
+{
+    size_t i = 0;
+    while (i < list_len) {
+        while (i < list_len && (list[i] == ',' || list[i] == ' ' || list[i] == '\t'))
+            i++;
+        size_t start = i;
+        while (i < list_len && list[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (list[end - 1] == ' ' || list[end - 1] == '\t'))
+            end--;
+        if (end - start == len && strncasecmp(list + start, name, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int header_is_hop_by_hop(const char *name, size_t len, const char *connection_value,
+                         size_t connection_len)
+{
+    static const char *const fixed[] = {"connection", "keep-alive", "proxy-connection",
+                                        "transfer-encoding", "upgrade", "te"};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        if (strlen(fixed[i]) == len && strncasecmp(fixed[i], name, len) == 0)
+            return 1;
+    }
+    return connection_value && token_listed(name, len, connection_value, connection_len);
+}
+
+int header_write(buffer *out, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    char lower[256];
+    const char *n = name;
+    if (nlen < sizeof(lower)) {
+        for (size_t i = 0; i < nlen; i++)
+            lower[i] = (char)tolower((unsigned char)name[i]);
+        n = lower;
+    }
+    if (buffer_append(out, n, nlen) != 0 || buffer_append(out, ": ", 2) != 0 ||
+        buffer_append(out, value, vlen) != 0 || buffer_append(out, "\r\n", 2) != 0)
+        return -1;
+    return 0;
+}
+
+long header_keepalive_timeout(const char *value, size_t len)
+{
+    for (size_t i = 0; i + 8 <= len; i++) {
+        if (strncasecmp(value + i, "timeout=", 8) == 0 && (i == 0 || value[i - 1] == ' ' ||
+                                                          value[i - 1] == ',')) {
+            long n = 0;
+            size_t j = i + 8;
+            if (j >= len || !isdigit((unsigned char)value[j]))
+                return -1;
+            while (j < len && isdigit((unsigned char)value[j]) && n < 1000000)
+                n = n * 10 + (value[j++] - '0');
+            return n;
+        }
+    }
+    return -1;
+}
+
+const char *http_reason(int status)
+{
+    return http_status_str((enum http_status)status);
+}
+
+int local_reply_write(buffer *out, int status, const char *body, const char *server_name,
+                      const char *extra_headers, int close_after, int is_head)
+{
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    size_t blen = strlen(body);
+    int rc = buffer_printf(out,
+                           "HTTP/1.1 %d %s\r\ncontent-length: %zu\r\ncontent-type: text/plain\r\n"
+                           "date: %s\r\nserver: %s\r\n%s%s\r\n",
+                           status, http_reason(status), blen, date, server_name,
+                           extra_headers ? extra_headers : "", close_after ? "connection: close\r\n" : "");
+    if (rc == 0 && !is_head)
+        rc = buffer_append(out, body, blen);
+    return rc;
+}

@@ -1,0 +1,272 @@
+/* cluster_config.c: Cluster proto -> cluster_config (cluster_config.h). */
+#include "xdsnode/cluster_config.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t duration_ms(const pb_duration *d)
+{
+    if (d->seconds < 0)
+        return 0;
+    return (uint64_t)d->seconds * 1000 + (uint64_t)(d->nanos / 1000000);
+}
+
+static void apply_http_options(cluster_config *cfg, const Envoy__Config__Core__V3__HttpProtocolOptions *o)
+{
+    if (o == NULL)
+        return;
+    if (o->idle_timeout)
+        cfg->idle_timeout_ms = duration_ms(o->idle_timeout);
+    if (o->max_requests_per_connection)
+        cfg->max_requests_per_connection = o->max_requests_per_connection->value;
+}
+
+/* The deprecated Cluster-level fields still apply (Envoy honours them). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static void apply_legacy_options(cluster_config *cfg, const pb_cluster *c)
+{
+    apply_http_options(cfg, c->common_http_protocol_options);
+    if (c->max_requests_per_connection)
+        cfg->max_requests_per_connection = c->max_requests_per_connection->value;
+    if (c->http2_protocol_options)
+        cfg->http2 = 1;
+}
+#pragma GCC diagnostic pop
+
+static int apply_protocol_options(cluster_config *cfg, const pb_cluster *c, char *err, size_t errlen)
+{
+    apply_legacy_options(cfg, c);
+    for (size_t i = 0; i < c->n_typed_extension_protocol_options; i++) {
+        const Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry *e =
+            c->typed_extension_protocol_options[i];
+        if (strcmp(e->key, HTTP_PROTOCOL_OPTIONS_NAME) != 0 || e->value == NULL)
+            continue;
+        Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions *hpo =
+            envoy__extensions__upstreams__http__v3__http_protocol_options__unpack(
+                NULL, e->value->value.len, e->value->value.data);
+        if (hpo == NULL) {
+            snprintf(err, errlen, "cannot parse %s", HTTP_PROTOCOL_OPTIONS_NAME);
+            return -1;
+        }
+        apply_http_options(cfg, hpo->common_http_protocol_options);
+        if (hpo->upstream_protocol_options_case ==
+                ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_EXPLICIT_HTTP_CONFIG &&
+            hpo->explicit_http_config->protocol_config_case ==
+                ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__PROTOCOL_CONFIG_HTTP2_PROTOCOL_OPTIONS)
+            cfg->http2 = 1;
+        protobuf_c_message_free_unpacked(&hpo->base, NULL);
+    }
+    return 0;
+}
+
+static void apply_circuit_breakers(cluster_config *cfg, const pb_cluster *c)
+{
+    for (int p = 0; p < PRIORITY_COUNT; p++) {
+        cfg->thresholds[p] = (cb_thresholds){CB_DEFAULT_MAX_CONNECTIONS, CB_DEFAULT_MAX_PENDING_REQUESTS,
+                                             CB_DEFAULT_MAX_REQUESTS, CB_DEFAULT_MAX_RETRIES};
+    }
+    if (c->circuit_breakers == NULL)
+        return;
+    int seen[PRIORITY_COUNT] = {0};
+    for (size_t i = 0; i < c->circuit_breakers->n_thresholds; i++) {
+        const Envoy__Config__Cluster__V3__CircuitBreakers__Thresholds *t =
+            c->circuit_breakers->thresholds[i];
+        int p = t->priority == ENVOY__CONFIG__CORE__V3__ROUTING_PRIORITY__HIGH ? PRIORITY_HIGH
+                                                                               : PRIORITY_DEFAULT;
+        if (seen[p]++) /* the first entry for a priority wins, as in Envoy */
+            continue;
+        cb_thresholds *th = &cfg->thresholds[p];
+        if (t->max_connections)
+            th->max_connections = t->max_connections->value;
+        if (t->max_pending_requests)
+            th->max_pending_requests = t->max_pending_requests->value;
+        if (t->max_requests)
+            th->max_requests = t->max_requests->value;
+        if (t->max_retries)
+            th->max_retries = t->max_retries->value;
+    }
+}
+
+static int apply_lb_policy(cluster_config *cfg, const pb_cluster *c, char *err, size_t errlen)
+{
+    switch (c->lb_policy) {
+    case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN:
+        cfg->lb = LB_ROUND_ROBIN;
+        break;
+    case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__LEAST_REQUEST:
+        cfg->lb = LB_LEAST_REQUEST;
+        break;
+    case ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RANDOM:
+        cfg->lb = LB_RANDOM;
+        break;
+    default:
+        snprintf(err, errlen, "lb_policy: unsupported policy %d (ROUND_ROBIN, LEAST_REQUEST and "
+                 "RANDOM are implemented)", (int)c->lb_policy);
+        return -1;
+    }
+    cfg->choice_count = LB_DEFAULT_CHOICE_COUNT;
+    if (c->lb_config_case == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_LEAST_REQUEST_LB_CONFIG &&
+        c->least_request_lb_config->choice_count &&
+        c->least_request_lb_config->choice_count->value >= 2)
+        cfg->choice_count = c->least_request_lb_config->choice_count->value;
+    return 0;
+}
+
+static int fill_host(cluster_host *h, const Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc,
+                     const Envoy__Config__Endpoint__V3__LbEndpoint *lb, char *err, size_t errlen)
+{
+    const pb_address *a = lb->endpoint ? lb->endpoint->address : NULL;
+    if (a == NULL || a->address_case != ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS) {
+        snprintf(err, errlen, "endpoint without a socket_address");
+        return -1;
+    }
+    const Envoy__Config__Core__V3__SocketAddress *sa = a->socket_address;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&h->addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&h->addr;
+    if (inet_pton(AF_INET, sa->address, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)sa->port_value);
+        h->addrlen = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, sa->address, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)sa->port_value);
+        h->addrlen = sizeof(*v6);
+    } else {
+        snprintf(err, errlen, "endpoint address \"%s\" is not an IP literal", sa->address);
+        return -1;
+    }
+    snprintf(h->ip, sizeof(h->ip), "%s", sa->address);
+    h->port = sa->port_value;
+    h->weight = lb->load_balancing_weight && lb->load_balancing_weight->value
+                    ? lb->load_balancing_weight->value : HOST_DEFAULT_WEIGHT;
+    h->priority = loc->priority;
+    h->health_status = lb->health_status;
+    const Envoy__Config__Core__V3__Locality *l = loc->locality;
+    h->hostname = strdup(lb->endpoint->hostname ? lb->endpoint->hostname : "");
+    h->region = strdup(l ? l->region : "");
+    h->zone = strdup(l ? l->zone : "");
+    h->sub_zone = strdup(l ? l->sub_zone : "");
+    if (!h->hostname || !h->region || !h->zone || !h->sub_zone) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int apply_hosts(cluster_config *cfg, const pb_cla *cla, char *err, size_t errlen)
+{
+    if (cla == NULL)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < cla->n_endpoints; i++)
+        n += cla->endpoints[i]->n_lb_endpoints;
+    cfg->hosts = calloc(n ? n : 1, sizeof(cluster_host));
+    if (cfg->hosts == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < cla->n_endpoints; i++) {
+        const Envoy__Config__Endpoint__V3__LocalityLbEndpoints *loc = cla->endpoints[i];
+        for (size_t j = 0; j < loc->n_lb_endpoints; j++) {
+            if (fill_host(&cfg->hosts[cfg->n_hosts++], loc, loc->lb_endpoints[j], err, errlen) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static void apply_connection_options(cluster_config *cfg, const pb_cluster *c)
+{
+    const Envoy__Config__Cluster__V3__UpstreamConnectionOptions *o = c->upstream_connection_options;
+    if (o == NULL || o->tcp_keepalive == NULL)
+        return;
+    cfg->tcp_keepalive = 1;
+    if (o->tcp_keepalive->keepalive_probes)
+        cfg->keepalive_probes = o->tcp_keepalive->keepalive_probes->value;
+    if (o->tcp_keepalive->keepalive_time)
+        cfg->keepalive_time = o->tcp_keepalive->keepalive_time->value;
+    if (o->tcp_keepalive->keepalive_interval)
+        cfg->keepalive_interval = o->tcp_keepalive->keepalive_interval->value;
+}
+
+int cluster_config_translate(const pb_cluster *c, const pb_cla *cla, cluster_config **out,
+                             char *err, size_t errlen)
+{
+    cluster_config *cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->name = strdup(c->name);
+    cfg->stat_name = strdup(c->alt_stat_name[0] ? c->alt_stat_name : c->name);
+    cfg->is_eds = c->cluster_discovery_type_case ==
+                      ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_TYPE &&
+                  c->type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS;
+    cfg->eds_service_name = strdup(c->eds_cluster_config ? c->eds_cluster_config->service_name : "");
+    cfg->connect_timeout_ms = c->connect_timeout ? duration_ms(c->connect_timeout)
+                                                 : CLUSTER_DEFAULT_CONNECT_TIMEOUT_MS;
+    cfg->buffer_limit = c->per_connection_buffer_limit_bytes
+                            ? c->per_connection_buffer_limit_bytes->value
+                            : CLUSTER_DEFAULT_BUFFER_LIMIT_BYTES;
+    cfg->idle_timeout_ms = CLUSTER_DEFAULT_IDLE_TIMEOUT_MS;
+    cfg->max_requests_per_connection = CLUSTER_DEFAULT_MAX_REQUESTS_PER_CONNECTION;
+    apply_circuit_breakers(cfg, c);
+    apply_connection_options(cfg, c);
+    if (!cfg->name || !cfg->stat_name || !cfg->eds_service_name) {
+        snprintf(err, errlen, "out of memory");
+        cluster_config_free(cfg);
+        return -1;
+    }
+    if (apply_lb_policy(cfg, c, err, errlen) != 0 || apply_protocol_options(cfg, c, err, errlen) != 0 ||
+        apply_hosts(cfg, cla ? cla : c->load_assignment, err, errlen) != 0) {
+        cluster_config_free(cfg);
+        return -1;
+    }
+    *out = cfg;
+    return 0;
+}
+
+int cluster_config_from_bytes(const uint8_t *config, size_t config_len, const uint8_t *cla,
+                              size_t cla_len, cluster_config **out, char *err, size_t errlen)
+{
+    pb_cluster *c = envoy__config__cluster__v3__cluster__unpack(NULL, config_len, config);
+    pb_cla *a = cla ? envoy__config__endpoint__v3__cluster_load_assignment__unpack(NULL, cla_len, cla)
+                    : NULL;
+    int rc = -1;
+    if (c == NULL || (cla && a == NULL))
+        snprintf(err, errlen, "cannot parse the cluster's serialized config");
+    else
+        rc = cluster_config_translate(c, a, out, err, errlen);
+    if (c)
+        protobuf_c_message_free_unpacked(&c->base, NULL);
+    if (a)
+        protobuf_c_message_free_unpacked(&a->base, NULL);
+    return rc;
+}
+
+void cluster_config_free(cluster_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < cfg->n_hosts; i++) {
+        free(cfg->hosts[i].hostname);
+        free(cfg->hosts[i].region);
+        free(cfg->hosts[i].zone);
+        free(cfg->hosts[i].sub_zone);
+    }
+    free(cfg->hosts);
+    free(cfg->name);
+    free(cfg->stat_name);
+    free(cfg->eds_service_name);
+    free(cfg);
+}
+
+int cluster_host_routable(const cluster_host *h)
+{
+    return h->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__UNHEALTHY &&
+           h->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__DRAINING &&
+           h->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__TIMEOUT;
+}

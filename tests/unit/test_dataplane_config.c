@@ -1,0 +1,162 @@
+/* Unit tests: Cluster -> cluster_config translation (Envoy's defaults,
+ * every field we act on) and Listener -> listener_config (routes, egress,
+ * errors with field paths). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "xdsnode/bootstrap.h"
+#include "xdsnode/cluster_config.h"
+#include "xdsnode/listener_config.h"
+
+static pb_bootstrap *parse(const char *yaml)
+{
+    pb_bootstrap *b = NULL;
+    char err[1024];
+    cr_assert_eq(bootstrap_parse_text(yaml, strlen(yaml), 0, "t.yaml", &b, err, sizeof(err)), 0,
+                 "%s", err);
+    return b;
+}
+
+static cluster_config *translate_cluster(const char *yaml)
+{
+    pb_bootstrap *b = parse(yaml);
+    cluster_config *cfg = NULL;
+    char err[512];
+    int rc = cluster_config_translate(b->static_resources->clusters[0], NULL, &cfg, err, sizeof(err));
+    cr_assert_eq(rc, 0, "%s", err);
+    bootstrap_free(b);
+    return cfg;
+}
+
+Test(cluster_config, envoy_defaults)
+{
+    cluster_config *c = translate_cluster("static_resources: {clusters: [{name: a}]}");
+    cr_assert_str_eq(c->name, "a");
+    cr_assert_str_eq(c->stat_name, "a");
+    cr_assert_eq(c->lb, LB_ROUND_ROBIN);
+    cr_assert_eq(c->connect_timeout_ms, 5000);
+    cr_assert_eq(c->buffer_limit, 1024 * 1024);
+    cr_assert_eq(c->idle_timeout_ms, 3600 * 1000);
+    cr_assert_eq(c->max_requests_per_connection, 0);
+    for (int p = 0; p < PRIORITY_COUNT; p++) {
+        cr_assert_eq(c->thresholds[p].max_connections, 1024);
+        cr_assert_eq(c->thresholds[p].max_pending_requests, 1024);
+        cr_assert_eq(c->thresholds[p].max_requests, 1024);
+        cr_assert_eq(c->thresholds[p].max_retries, 3);
+    }
+    cr_assert_eq(c->n_hosts, 0);
+    cr_assert_eq(c->tcp_keepalive, 0);
+    cluster_config_free(c);
+}
+
+Test(cluster_config, every_field_we_act_on)
+{
+    cluster_config *c = translate_cluster(
+        "static_resources: {clusters: [{name: a, alt_stat_name: 'a;', connect_timeout: 0.25s,"
+        " lb_policy: LEAST_REQUEST, least_request_lb_config: {choice_count: 3},"
+        " per_connection_buffer_limit_bytes: 32768,"
+        " circuit_breakers: {thresholds: [{max_connections: 2, max_pending_requests: 3},"
+        "   {priority: HIGH, max_retries: 9}, {max_connections: 77}]},"
+        " upstream_connection_options: {tcp_keepalive: {keepalive_time: 300}},"
+        " typed_extension_protocol_options: {envoy.extensions.upstreams.http.v3.HttpProtocolOptions:"
+        "   {'@type': type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions,"
+        "    common_http_protocol_options: {idle_timeout: 60s, max_requests_per_connection: 100},"
+        "    explicit_http_config: {http_protocol_options: {}}}},"
+        " load_assignment: {endpoints: [{locality: {region: r, zone: z}, lb_endpoints: ["
+        "   {endpoint: {address: {socket_address: {address: 10.0.0.1, port_value: 80}}, hostname: h1},"
+        "    load_balancing_weight: 5},"
+        "   {endpoint: {address: {socket_address: {address: '::1', port_value: 81}}},"
+        "    health_status: DRAINING}]},"
+        "  {priority: 1, lb_endpoints: [{endpoint: {address: {socket_address: {address: 10.0.0.2, port_value: 82}}}}]}]}}]}");
+    cr_assert_str_eq(c->stat_name, "a;");
+    cr_assert_eq(c->lb, LB_LEAST_REQUEST);
+    cr_assert_eq(c->choice_count, 3);
+    cr_assert_eq(c->connect_timeout_ms, 250);
+    cr_assert_eq(c->buffer_limit, 32768);
+    cr_assert_eq(c->idle_timeout_ms, 60000);
+    cr_assert_eq(c->max_requests_per_connection, 100);
+    cr_assert_eq(c->thresholds[PRIORITY_DEFAULT].max_connections, 2, "first entry per priority wins");
+    cr_assert_eq(c->thresholds[PRIORITY_DEFAULT].max_pending_requests, 3);
+    cr_assert_eq(c->thresholds[PRIORITY_DEFAULT].max_requests, 1024);
+    cr_assert_eq(c->thresholds[PRIORITY_HIGH].max_retries, 9);
+    cr_assert_eq(c->thresholds[PRIORITY_HIGH].max_connections, 1024);
+    cr_assert_eq(c->tcp_keepalive, 1);
+    cr_assert_eq(c->keepalive_time, 300);
+    cr_assert_eq(c->n_hosts, 3);
+    cr_assert_str_eq(c->hosts[0].ip, "10.0.0.1");
+    cr_assert_eq(c->hosts[0].port, 80);
+    cr_assert_eq(c->hosts[0].weight, 5);
+    cr_assert_str_eq(c->hosts[0].hostname, "h1");
+    cr_assert_str_eq(c->hosts[0].zone, "z");
+    cr_assert_eq(c->hosts[1].addr.ss_family, AF_INET6);
+    cr_assert_eq(c->hosts[1].weight, 1);
+    cr_assert_not(cluster_host_routable(&c->hosts[1]));
+    cr_assert(cluster_host_routable(&c->hosts[0]));
+    cr_assert_eq(c->hosts[2].priority, 1);
+    cluster_config_free(c);
+}
+
+Test(cluster_config, unsupported_lb_policy_is_an_error)
+{
+    pb_bootstrap *b = parse("static_resources: {clusters: [{name: a, lb_policy: MAGLEV}]}");
+    cluster_config *cfg = NULL;
+    char err[512];
+    cr_assert_eq(cluster_config_translate(b->static_resources->clusters[0], NULL, &cfg, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "lb_policy") != NULL, "%s", err);
+    bootstrap_free(b);
+}
+
+static const char *HCM_HEAD =
+    "static_resources: {listeners: [{name: l, address: {socket_address: {address: 127.0.0.1, port_value: 8080}},"
+    " filter_chains: [{filters: [{name: envoy.filters.network.http_connection_manager, typed_config: {"
+    " '@type': type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager,"
+    " stat_prefix: s, http_filters: [{name: envoy.filters.http.router, typed_config: {'@type': "
+    " type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}], route_config: ";
+
+static int translate_listener(const char *route_config, listener_config **out, char *err, size_t errlen)
+{
+    char yaml[4096];
+    snprintf(yaml, sizeof(yaml), "%s%s}}]}]}]}", HCM_HEAD, route_config);
+    pb_bootstrap *b = parse(yaml);
+    int rc = listener_config_translate(b->static_resources->listeners[0], "static_resources.listeners[0]",
+                                       out, err, errlen);
+    bootstrap_free(b);
+    return rc;
+}
+
+Test(listener_config, hcm_defaults)
+{
+    listener_config *lc;
+    char err[512];
+    cr_assert_eq(translate_listener("{virtual_hosts: [{name: v, domains: ['*'], routes: ["
+                                    "{match: {prefix: /}, route: {cluster: c}}]}]}", &lc, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(lc->kind, LISTENER_HTTP);
+    cr_assert_eq(lc->port, 8080);
+    cr_assert_eq(lc->buffer_limit, 1024 * 1024);
+    cr_assert_eq(lc->max_request_headers_bytes, 60 * 1024);
+    cr_assert_eq(lc->idle_timeout_ms, 3600 * 1000);
+    cr_assert_eq(lc->routes.validate_clusters, 1);
+    cr_assert_str_eq(lc->server_name, "envoy");
+    cr_assert_eq(lc->routes.vhosts[0].routes[0].timeout_ms, 15000);
+    cr_assert_eq(lc->routes.vhosts[0].routes[0].not_found_status, 503);
+    cr_assert_null(lc->access_log_path);
+    listener_config_free(lc);
+}
+
+Test(listener_config, errors_name_the_field)
+{
+    listener_config *lc;
+    char err[512];
+    cr_assert_eq(translate_listener("{virtual_hosts: [{name: v, domains: ['*'], routes: ["
+                                    "{match: {prefix: /}, redirect: {host_redirect: x}}]}]}", &lc, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "static_resources.listeners[0].filter_chains[0].filters[0].typed_config."
+                          "route_config.virtual_hosts[0].routes[0]: unsupported route action (only `route` is implemented)");
+    cr_assert_eq(translate_listener("{virtual_hosts: [{name: v, domains: ['*']}, {name: w, domains: ['*']}]}",
+                                    &lc, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "Duplicate entry of domain *") != NULL, "%s", err);
+    cr_assert_eq(translate_listener("{virtual_hosts: [{name: v, domains: ['*'], routes: [{match: {prefix: /},"
+                                    " route: {cluster: c}, metadata: {filter_metadata: {xdsnode: {istio_egress: true}}}}]}]}",
+                                    &lc, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "istio_egress needs route.cluster_header") != NULL, "%s", err);
+}
