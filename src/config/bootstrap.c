@@ -1,89 +1,20 @@
 /* bootstrap.c: bootstrap loading, merging and overrides (see bootstrap.h). */
 #include "xdsnode/bootstrap.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "xdsnode/pbjson.h"
+#include "xdsnode/config_file.h"
 #include "xdsnode/pbmerge.h"
 #include "xdsnode/validate.h"
-#include "xdsnode/yaml_json.h"
-
-static int read_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
-        fclose(f);
-        return -1;
-    }
-    if ((unsigned long long)st.st_size > BOOTSTRAP_MAX_BYTES) {
-        snprintf(err, errlen, "%s: file larger than %u bytes", path, BOOTSTRAP_MAX_BYTES);
-        fclose(f);
-        return -1;
-    }
-    char *buf = malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        fclose(f);
-        return -1;
-    }
-    size_t n = fread(buf, 1, (size_t)st.st_size, f);
-    int rerr = ferror(f);
-    fclose(f);
-    if (rerr) {
-        snprintf(err, errlen, "%s: read error", path);
-        free(buf);
-        return -1;
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    return 0;
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
 
 int bootstrap_parse_text(const char *text, size_t len, int is_json, const char *source,
                          pb_bootstrap **out, char *err, size_t errlen)
 {
-    char why[1024];
-    json_t *root;
-
-    if (is_json) {
-        json_error_t jerr;
-        root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-        if (root == NULL) {
-            snprintf(err, errlen, "%s: line %d, column %d: %s", source, jerr.line, jerr.column,
-                     jerr.text);
-            return -1;
-        }
-    } else {
-        root = yaml_json_parse(text, len, why, sizeof(why));
-        if (root == NULL) {
-            snprintf(err, errlen, "%s: %s", source, why);
-            return -1;
-        }
-    }
     ProtobufCMessage *msg = NULL;
-    int rc = pbjson_decode(PB_BOOTSTRAP_DESC, root, "", &msg, why, sizeof(why));
-    json_decref(root);
-    if (rc != 0) {
-        snprintf(err, errlen, "%s: %s", source, why);
+    if (config_text_decode(PB_BOOTSTRAP_DESC, text, len, is_json, source, &msg, err, errlen) != 0)
         return -1;
-    }
     *out = (pb_bootstrap *)msg;
     return 0;
 }
@@ -135,9 +66,9 @@ static int load_sources(const options *opts, pb_bootstrap **out, char *err, size
     if (opts->config_path) {
         char *text;
         size_t len;
-        if (read_file(opts->config_path, &text, &len, err, errlen) != 0)
+        if (config_file_read(opts->config_path, BOOTSTRAP_MAX_BYTES, &text, &len, err, errlen) != 0)
             return -1;
-        int rc = bootstrap_parse_text(text, len, ends_with(opts->config_path, ".json"),
+        int rc = bootstrap_parse_text(text, len, config_path_is_json(opts->config_path),
                                       opts->config_path, &file_b, err, errlen);
         free(text);
         if (rc != 0)

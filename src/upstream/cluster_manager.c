@@ -204,7 +204,9 @@ static cm_cluster *find_mut(cluster_manager *cm, const char *name)
     return found ? &cm->clusters[at] : NULL;
 }
 
-static int replace_warming(cm_cluster *e, const uint8_t *bytes, size_t len, const char *version)
+/* Replaces a config slot (active or warming) with a copy of bytes/version. */
+static int set_config(uint8_t **cfg_slot, size_t *len_slot, char **ver_slot, struct timespec *when,
+                      const uint8_t *bytes, size_t len, const char *version)
 {
     uint8_t *cfg = copy_bytes(bytes, len);
     char *ver = strdup(version);
@@ -213,31 +215,27 @@ static int replace_warming(cm_cluster *e, const uint8_t *bytes, size_t len, cons
         free(ver);
         return -1;
     }
-    free(e->warming_config);
-    free(e->warming_version);
-    e->warming_config = cfg;
-    e->warming_config_len = len;
-    e->warming_version = ver;
-    clock_gettime(CLOCK_REALTIME, &e->warming_updated);
+    free(*cfg_slot);
+    free(*ver_slot);
+    *cfg_slot = cfg;
+    *len_slot = len;
+    *ver_slot = ver;
+    clock_gettime(CLOCK_REALTIME, when);
     return 0;
+}
+
+static int replace_warming(cm_cluster *e, const uint8_t *bytes, size_t len, const char *version)
+{
+    return set_config(&e->warming_config, &e->warming_config_len, &e->warming_version,
+                      &e->warming_updated, bytes, len, version);
 }
 
 static int replace_active(cluster_manager *cm, cm_cluster *e, const uint8_t *bytes, size_t len,
                           const char *version)
 {
-    uint8_t *cfg = copy_bytes(bytes, len);
-    char *ver = strdup(version);
-    if (cfg == NULL || ver == NULL) {
-        free(cfg);
-        free(ver);
+    if (set_config(&e->config, &e->config_len, &e->version_info, &e->last_updated, bytes, len,
+                   version) != 0)
         return -1;
-    }
-    free(e->config);
-    free(e->version_info);
-    e->config = cfg;
-    e->config_len = len;
-    e->version_info = ver;
-    clock_gettime(CLOCK_REALTIME, &e->last_updated);
     free(e->warming_config);
     free(e->warming_version);
     e->warming_config = NULL;

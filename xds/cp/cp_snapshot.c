@@ -2,15 +2,15 @@
  * cp_snapshot.h). */
 #include "cp_snapshot.h"
 
-#include <errno.h>
+#include "xdsnode/config_file.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "xdsnode/envoy_types.h"
 #include "xdsnode/pbjson.h"
-#include "xdsnode/yaml_json.h"
+#include "xdsnode/config_file.h"
 #include "xdsnode/scenario.pb-c.h"
 
 #define SCENARIO_MAX_BYTES (512u * 1024u * 1024u)
@@ -237,83 +237,19 @@ static int snapshot_from_scenario(const pb_scenario *sc, cp_snapshot **out)
 
 /* --- scenario files ----------------------------------------------------- */
 
-static int read_whole_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-
-    if (f == NULL) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) ||
-        (unsigned long long)st.st_size > SCENARIO_MAX_BYTES) {
-        snprintf(err, errlen, "%s: not a regular file of at most %u bytes", path,
-                 SCENARIO_MAX_BYTES);
-        fclose(f);
-        return -1;
-    }
-    char *buf = malloc((size_t)st.st_size + 1);
-    size_t n = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-    int bad = buf == NULL || ferror(f);
-    fclose(f);
-    if (bad) {
-        snprintf(err, errlen, "%s: cannot read", path);
-        free(buf);
-        return -1;
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    return 0;
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-static json_t *parse_text(const char *path, const char *text, size_t len, char *err,
-                          size_t errlen)
-{
-    char why[512];
-    json_t *root;
-
-    if (ends_with(path, ".json")) {
-        json_error_t jerr;
-        root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-        if (root == NULL)
-            snprintf(err, errlen, "%s: line %d, column %d: %s", path, jerr.line, jerr.column,
-                     jerr.text);
-        return root;
-    }
-    root = yaml_json_parse(text, len, why, sizeof(why));
-    if (root == NULL)
-        snprintf(err, errlen, "%s: %s", path, why);
-    return root;
-}
-
 int cp_snapshot_load_file(const char *path, cp_snapshot **out, char *err, size_t errlen)
 {
     char *text;
     size_t len;
-    char why[1024];
 
-    if (read_whole_file(path, &text, &len, err, errlen) != 0)
-        return -1;
-    json_t *root = parse_text(path, text, len, err, errlen);
-    free(text);
-    if (root == NULL)
+    if (config_file_read(path, SCENARIO_MAX_BYTES, &text, &len, err, errlen) != 0)
         return -1;
     ProtobufCMessage *msg = NULL;
-    int rc = pbjson_decode(&xdsnode__cp__v1__scenario__descriptor, root, "", &msg, why,
-                           sizeof(why));
-    json_decref(root);
-    if (rc != 0) {
-        snprintf(err, errlen, "%s: %s", path, why);
+    int rc = config_text_decode(&xdsnode__cp__v1__scenario__descriptor, text, len,
+                                config_path_is_json(path), path, &msg, err, errlen);
+    free(text);
+    if (rc != 0)
         return -1;
-    }
     rc = snapshot_from_scenario((const pb_scenario *)msg, out);
     protobuf_c_message_free_unpacked(msg, NULL);
     if (rc != 0)
