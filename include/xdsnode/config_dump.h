@@ -23,7 +23,8 @@
  * last_update_attempt, version_info) and client_status NACKED on the entry
  * of the cluster it tried to change, or on an entry of its own when the
  * node does not hold that cluster.
- * Configs appear in Envoy's order: bootstrap, clusters, endpoints.
+ * Configs appear in Envoy's order: bootstrap, clusters, endpoints (with
+ * include_eds), listeners (the bootstrap's static listeners).
  */
 #ifndef XDSNODE_CONFIG_DUMP_H
 #define XDSNODE_CONFIG_DUMP_H

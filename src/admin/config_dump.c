@@ -313,6 +313,52 @@ done:
     return out;
 }
 
+/* Static listeners from the bootstrap, as Envoy's ListenersConfigDump. */
+static json_t *encode_listeners_dump(const config_dump_sources *src, const dump_query *q,
+                                     char *err, size_t errlen)
+{
+    const Envoy__Config__Bootstrap__V3__Bootstrap__StaticResources *sr = src->bootstrap->static_resources;
+    size_t n = sr ? sr->n_listeners : 0, used = 0;
+    Envoy__Admin__V3__ListenersConfigDump__StaticListener *slots = calloc(n ? n : 1, sizeof(*slots));
+    Envoy__Admin__V3__ListenersConfigDump__StaticListener **list = calloc(n ? n : 1, sizeof(*list));
+    Google__Protobuf__Any *anys = calloc(n ? n : 1, sizeof(*anys));
+    Google__Protobuf__Timestamp ts;
+    json_t *out = NULL;
+    to_timestamp(&src->bootstrap_loaded, &ts);
+    if (slots == NULL || list == NULL || anys == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!name_matches(q, sr->listeners[i]->name))
+            continue;
+        google__protobuf__any__init(&anys[used]);
+        if (pbjson_any_pack(&anys[used].base, &sr->listeners[i]->base) != 0) {
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+        envoy__admin__v3__listeners_config_dump__static_listener__init(&slots[used]);
+        slots[used].listener = &anys[used];
+        slots[used].last_updated = &ts;
+        list[used] = &slots[used];
+        used++;
+    }
+    Envoy__Admin__V3__ListenersConfigDump dump;
+    envoy__admin__v3__listeners_config_dump__init(&dump);
+    dump.n_static_listeners = used;
+    dump.static_listeners = list;
+    out = pbjson_encode(&dump.base, err, errlen);
+done:
+    for (size_t i = 0; anys && i < used; i++) {
+        free(anys[i].type_url);
+        free(anys[i].value.data);
+    }
+    free(anys);
+    free(slots);
+    free(list);
+    return out;
+}
+
 /* --- field masks ---------------------------------------------------------- */
 
 static int mask_parse(const char *text, field_mask *m)
@@ -474,6 +520,9 @@ static int build_parts(const config_dump_sources *src, const dump_query *q, dump
         if ((parts[(*n)++].json = encode_endpoints_dump(src, q, err, errlen)) == NULL)
             return -1;
     }
+    parts[*n].desc = &envoy__admin__v3__listeners_config_dump__descriptor;
+    if ((parts[(*n)++].json = encode_listeners_dump(src, q, err, errlen)) == NULL)
+        return -1;
     return 0;
 }
 
@@ -573,7 +622,7 @@ int config_dump_render(const config_dump_sources *src, const char *query, admin_
     if (answered)
         return rc;
 
-    dump_part parts[3];
+    dump_part parts[4];
     size_t n = 0;
     char err[512];
     if (build_parts(src, &q, parts, &n, err, sizeof(err)) != 0) {

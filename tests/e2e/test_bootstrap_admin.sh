@@ -69,7 +69,7 @@ if start_node static -c testdata/static-clusters.yaml --config-yaml "$ADMIN_ANY_
     dump=$(curl -s "$base/config_dump")
     check "config_dump is JSON" jq -e . <<<"$dump" >/dev/null
     expect_eq "config_dump types" "$(jq -r '[.configs[]."@type"] | join(",")' <<<"$dump")" \
-        "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump,type.googleapis.com/envoy.admin.v3.ClustersConfigDump"
+        "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump,type.googleapis.com/envoy.admin.v3.ClustersConfigDump,type.googleapis.com/envoy.admin.v3.ListenersConfigDump"
     expect_eq "bootstrap node id" "$(jq -r '.configs[0].bootstrap.node.id' <<<"$dump")" \
         "sidecar~127.0.0.1~demo.default~default.svc.cluster.local"
     expect_eq "--service-cluster overrides node.cluster" \

@@ -55,6 +55,10 @@ check "no sanitizer report (pooled node)" node_log_clean pooled
 
 start_node main "${cfg[@]}" --concurrency 1 || exit 1
 
+expect_eq "config_dump lists the static listeners" \
+    "$(curl -s "http://$ADMIN/config_dump?resource=static_listeners" | jq -r '[.configs[].listener.name] | join(",")')" \
+    "http,tcp"
+
 hdr() { curl -s -D - -o /dev/null "$@" | tr -d '\r'; }
 upstream_of() { hdr "$@" | sed -n 's/^x-upstream: //Ip'; }
 
