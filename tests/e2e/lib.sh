@@ -102,7 +102,8 @@ trap 'cleanup_nginx; cleanup_e2e' EXIT
 # 127.0.0.1:PORT serving $E2E_TMP/NAME/www (index.html = "hello from
 # NAME"), /status (stub_status), /slow (1 KiB at 512 B/s), /sleep (1 s
 # then "slept"), /echo (the request body back), /headers (some request
-# headers as seen upstream), PUT to
+# headers as seen upstream), /fail503 (503), /close (Connection: close),
+# PUT to
 # /upload/* (WebDAV: stored under www/upload/), /chunked/F (www/F served
 # with chunked encoding). Waits until it answers.
 start_nginx() {
@@ -135,6 +136,8 @@ http {
         location = /status { stub_status; }
         location = /slow { limit_rate 512; }
         location = /sleep { echo_sleep 1; echo slept; }
+        location = /fail503 { return 503 "failed by $name\n"; }
+        location = /close { keepalive_timeout 0; }
         location = /echo {
             client_max_body_size 100m;
             client_body_buffer_size 32m;
