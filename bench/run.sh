@@ -58,7 +58,7 @@ pids+=($!)
 cat >"$tmp/haproxy.cfg" <<CONF
 global
     nbthread 1
-    maxconn 10000
+    maxconn 4000
 defaults
     mode http
     timeout connect 5s

@@ -203,12 +203,17 @@ static void dconn_try_write(dconn *c)
         ev_io_start(worker_loop(c->w), &c->wio);
 }
 
+/* Above this many queued bytes a response piece is written at once;
+ * smaller pieces wait for the end of the upstream read (one write). */
+#define DCONN_WRITE_THRESHOLD 16384
+
 /* Queues bytes for the client, pausing the upstream when over the limit. */
 static void stream_write_down(stream *s, const void *p, size_t n)
 {
     dconn *c = s->dc;
     dconn_write(c, p, n);
-    dconn_try_write(c);
+    if (buffer_len(&c->out) >= DCONN_WRITE_THRESHOLD)
+        dconn_try_write(c);
     if (buffer_len(&c->out) > c->cfg->buffer_limit && s->pr.conn)
         upconn_pause_reading(s->pr.conn);
 }
@@ -693,7 +698,14 @@ static void on_pool_drained(pool_request *r)
     dconn_resume_reading(s->dc);
 }
 
+static void on_pool_read_done(pool_request *r)
+{
+    stream *s = (stream *)((char *)r - offsetof(stream, pr));
+    dconn_try_write(s->dc);
+}
+
 static const pool_request_callbacks stream_pool_callbacks = {
+    .on_read_done = on_pool_read_done,
     .on_ready = on_pool_ready,
     .on_failure = on_pool_failure,
     .on_response_headers = on_pool_headers,
