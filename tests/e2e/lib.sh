@@ -190,3 +190,17 @@ quit_node() {
     curl -s -X POST "http://$ADMIN/quitquitquit" >/dev/null
     wait_exit "$NODE_PID" 10
 }
+
+# require_free_ports PORT...: the tests use fixed loopback ports; another
+# run of the suite on this machine would share them silently (listeners
+# use SO_REUSEPORT), so stop with a clear failure instead.
+require_free_ports() {
+    local p busy=""
+    for p in "$@"; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then busy="$busy $p"; fi
+    done
+    if [ -n "$busy" ]; then
+        fail "ports free" "127.0.0.1 port(s)$busy already in use (another test run?)"
+        exit 1
+    fi
+}

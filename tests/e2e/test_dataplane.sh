@@ -4,6 +4,7 @@
 # connections they accepted), curl and wrk as clients.
 set -u
 . "$(dirname "$0")/lib.sh"
+require_free_ports 10081 10082 18081 18082 18083 18084 18085 18089
 
 for i in 1 2 3 4 5; do
     start_nginx "up$i" "1808$i" || exit 1
