@@ -150,7 +150,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 echo
-echo "== summary (medians over $ROUNDS rounds; efficiency = requests per proxy CPU second)"
+echo "== summary (means over $ROUNDS rounds; efficiency = requests per proxy CPU second)"
 awk -v rounds="$ROUNDS" '
     { n[$1]++; rps[$1] += $2; p50[$1] += $3; p99[$1] += $4; cpu[$1] += $5; req[$1] += $6; oc[$1] += $7 }
     END {
