@@ -1,11 +1,12 @@
 #!/bin/bash
-# make bench: every benchmark, each printing its own figures. Not part of
-# make test. Usage: bench/run.sh [BUILD]
+# make bench: every benchmark (bench/*.sh but this runner), each printing
+# its own figures. Not part of make test. Usage: bench/run.sh [BUILD]
 set -u
 build=${1:-build}
 cd "$(dirname "$0")/.." || exit 1
 status=0
-for b in bench/xds-scale.sh; do
+for b in bench/*.sh; do
+    [ "$b" = bench/run.sh ] && continue
     echo "=== $b"
     bash "$b" "$build" || status=1
 done

@@ -56,6 +56,9 @@ typedef struct {
     void (*on_reset)(pool_request *r, const upconn_reset_info *info);
     /* The connection's send buffer fell to zero (resume the body source). */
     void (*on_drained)(pool_request *r);
+    /* One upstream read has been delivered (a good moment to write the
+     * pieces it produced downstream in one go). */
+    void (*on_read_done)(pool_request *r);
 } pool_request_callbacks;
 
 struct pool_request {

@@ -54,7 +54,7 @@ typedef struct stream {
     int req_chunked, req_complete, keepalive;
     int resp_started, resp_complete, resp_chunked, resp_close_delimited, discard_response;
     int status;
-    int race_retried, retries, retry_cb_held, retried, awaiting_request_end;
+    int race_retried, retries, retry_cb_held, retried, awaiting_request_end, send_continue;
     uint64_t bytes_received, bytes_sent;
     struct timespec start_wall;
     double start, upstream_start;
@@ -203,12 +203,17 @@ static void dconn_try_write(dconn *c)
         ev_io_start(worker_loop(c->w), &c->wio);
 }
 
+/* Above this many queued bytes a response piece is written at once;
+ * smaller pieces wait for the end of the upstream read (one write). */
+#define DCONN_WRITE_THRESHOLD 16384
+
 /* Queues bytes for the client, pausing the upstream when over the limit. */
 static void stream_write_down(stream *s, const void *p, size_t n)
 {
     dconn *c = s->dc;
     dconn_write(c, p, n);
-    dconn_try_write(c);
+    if (buffer_len(&c->out) >= DCONN_WRITE_THRESHOLD)
+        dconn_try_write(c);
     if (buffer_len(&c->out) > c->cfg->buffer_limit && s->pr.conn)
         upconn_pause_reading(s->pr.conn);
 }
@@ -431,6 +436,8 @@ static void stream_write_head(stream *s)
         }
         if (nl == 15 && strncasecmp(name, "x-forwarded-for", nl) == 0 && c->cfg->use_remote_address)
             continue;
+        if (nl == 6 && strncasecmp(name, "expect", 6) == 0)
+            continue; /* answered here (proxy_100_continue is off, as in Envoy) */
         header_write(&head, name, nl, header_value(h, i), h->h[i].value_len);
     }
     if (c->cfg->use_remote_address) {
@@ -495,6 +502,13 @@ static int stream_policy_retry(stream *s, unsigned condition)
         s->retry_cb_held = 1;
     }
     s->retries++;
+    /* Envoy picks the host again for a retry. */
+    int h = lb_pick(s->wc->dc->cfg, s->wc->dc->rq_active, &s->wc->lb);
+    http1_pool *pool = h >= 0 ? worker_cluster_pool(s->wc, (size_t)h) : NULL;
+    if (pool) {
+        s->host = (size_t)h;
+        s->pool = pool;
+    }
     stream_retry(s, 0);
     return 1;
 }
@@ -684,7 +698,14 @@ static void on_pool_drained(pool_request *r)
     dconn_resume_reading(s->dc);
 }
 
+static void on_pool_read_done(pool_request *r)
+{
+    stream *s = (stream *)((char *)r - offsetof(stream, pr));
+    dconn_try_write(s->dc);
+}
+
 static const pool_request_callbacks stream_pool_callbacks = {
+    .on_read_done = on_pool_read_done,
     .on_ready = on_pool_ready,
     .on_failure = on_pool_failure,
     .on_response_headers = on_pool_headers,
@@ -854,9 +875,20 @@ static int on_req_headers_complete(http_parser *p)
     if (buffer_append(&c->url, "", 1) != 0) /* NUL for string use; not counted */
         return -1;
     c->url.tail--;
+    size_t en = 0;
+    const char *expect = header_list_get(&c->hdrs, "expect", &en);
+    if (expect && en == 12 && strncasecmp(expect, "100-continue", 12) == 0 && p->http_minor >= 1)
+        s->send_continue = 1;
     stream_route(s);
-    if (c->s == s)
+    if (c->s == s) {
+        if (s->send_continue && !s->resp_started) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            dconn_write(c, cont, sizeof(cont) - 1);
+            s->bytes_sent -= sizeof(cont) - 1;
+            dconn_try_write(c);
+        }
         dconn_arm_timer(c);
+    }
     return 0;
 }
 

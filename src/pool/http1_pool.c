@@ -471,7 +471,10 @@ static void conn_on_read(upconn *c)
         if (e != HPE_OK && e != HPE_PAUSED)
             stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_PROTOCOL_ERROR);
         conn_destroy(c, 1);
+        return;
     }
+    if (c->req && c->req->cb->on_read_done)
+        c->req->cb->on_read_done(c->req);
 }
 
 static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)

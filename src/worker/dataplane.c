@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,10 @@
 #include "xdsnode/snapshot.h"
 #include "xdsnode/worker.h"
 
+/* Workers allocate and free per-request memory at a high rate; glibc
+ * would otherwise give the top of each worker's heap back to the kernel
+ * (madvise, TLB shootdowns on every core) and map it again moments later. */
+#define MALLOC_TRIM_THRESHOLD_BYTES (64 * 1024 * 1024)
 /* listen(2) backlog for data-plane listeners. */
 #define LISTENER_BACKLOG 1024
 
@@ -151,6 +156,8 @@ int dataplane_start(const pb_bootstrap *bootstrap, cluster_manager *cm, unsigned
         return -1;
     }
     dp->n_workers = dp->n_listeners ? (concurrency ? concurrency : 1) : 0;
+    if (dp->n_workers)
+        mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD_BYTES);
     if (dp->n_workers && start_workers(dp, err, errlen) != 0) {
         dataplane_stop(dp);
         return -1;

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +252,8 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
                 log_warn("listener %s: accept: %s", ws->cfg->name, strerror(errno));
             return;
         }
+        int one = 1; /* responses go out in pieces: no Nagle delay */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         if (ws->cfg->kind == LISTENER_HTTP)
             hcm_connection_create(ws->w, ws->cfg, fd, &peer);
         else

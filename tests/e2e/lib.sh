@@ -102,7 +102,8 @@ trap 'cleanup_nginx; cleanup_e2e' EXIT
 # 127.0.0.1:PORT serving $E2E_TMP/NAME/www (index.html = "hello from
 # NAME"), /status (stub_status), /slow (1 KiB at 512 B/s), /sleep (1 s
 # then "slept"), /echo (the request body back), /headers (some request
-# headers as seen upstream), PUT to
+# headers as seen upstream), /fail503 (503), /close (Connection: close),
+# PUT to
 # /upload/* (WebDAV: stored under www/upload/), /chunked/F (www/F served
 # with chunked encoding). Waits until it answers.
 start_nginx() {
@@ -135,6 +136,8 @@ http {
         location = /status { stub_status; }
         location = /slow { limit_rate 512; }
         location = /sleep { echo_sleep 1; echo slept; }
+        location = /fail503 { return 503 "failed by $name\n"; }
+        location = /close { keepalive_timeout 0; }
         location = /echo {
             client_max_body_size 100m;
             client_body_buffer_size 32m;
@@ -186,4 +189,18 @@ stat() {
 quit_node() {
     curl -s -X POST "http://$ADMIN/quitquitquit" >/dev/null
     wait_exit "$NODE_PID" 10
+}
+
+# require_free_ports PORT...: the tests use fixed loopback ports; another
+# run of the suite on this machine would share them silently (listeners
+# use SO_REUSEPORT), so stop with a clear failure instead.
+require_free_ports() {
+    local p busy=""
+    for p in "$@"; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then busy="$busy $p"; fi
+    done
+    if [ -n "$busy" ]; then
+        fail "ports free" "127.0.0.1 port(s)$busy already in use (another test run?)"
+        exit 1
+    fi
 }

@@ -4,6 +4,7 @@
 # connections they accepted), curl and wrk as clients.
 set -u
 . "$(dirname "$0")/lib.sh"
+require_free_ports 10081 10082 18081 18082 18083 18084 18085 18089
 
 for i in 1 2 3 4 5; do
     start_nginx "up$i" "1808$i" || exit 1
@@ -99,6 +100,40 @@ expect_eq "unknown cluster: 503 (NC)" "$resp" 503
 resp=$(curl -s -o /dev/null -w '%{http_code}' -H 'x-cluster: nope' "$URL/byheader")
 expect_eq "cluster_header naming no cluster: 503" "$resp" 503
 
+# Retries: connect-failure moves to another host; 5xx retried up to
+# num_retries, then the upstream's own answer is returned.
+codes=$(for _ in 1 2 3 4; do curl -s -o /dev/null -w '%{http_code} ' "$URL/retry-connect"; done)
+expect_eq "retry_on connect-failure reaches the live host (its 404)" "$codes" "404 404 404 404 "
+check "connect-failure retries counted" test "$(stat cluster.retry_pair.upstream_rq_retry)" -ge 1
+resp=$(http GET "$URL/fail503")
+expect_eq "5xx retried twice, then the upstream's 503" "$resp" "$(printf '503\nfailed by up1')"
+expect_eq "upstream_rq_retry counts 2" "$(stat cluster.w1.upstream_rq_retry)" 2
+expect_eq "upstream_rq_5xx counts 3 attempts" "$(stat cluster.w1.upstream_rq_5xx)" 3
+
+# Connection retirement: max_requests_per_connection and Connection: close.
+before=$(nginx_accepts 18083)
+for _ in 1 2 3 4 5 6; do curl -s -o /dev/null "$URL/few/"; done
+expect_eq "max_requests_per_connection 2: 6 requests, 3 connections" "$(nginx_new_conns 18083 "$before")" 3
+expect_eq "upstream_cx_max_requests" "$(stat cluster.few.upstream_cx_max_requests)" 3
+before=$(nginx_accepts 18084)
+codes=$(for _ in 1 2 3; do curl -s -o /dev/null -w '%{http_code} ' "$URL/close"; done)
+expect_eq "upstream Connection: close answers pass" "$codes" "404 404 404 "
+expect_eq "upstream Connection: close is honoured (3 connections)" "$(nginx_new_conns 18084 "$before")" 3
+check "upstream_cx_close_notify counted" test "$(stat cluster.single.upstream_cx_close_notify)" -ge 3
+
+# HEAD, Expect: 100-continue, pipelining.
+h=$(curl -s -I "$URL/big.bin" | tr -d '\r')
+expect_contains "HEAD keeps content-length, no body" "$h" "content-length: 10485760"
+out=$(curl -sv --data-binary @"$E2E_TMP/up4/www/big.bin" -H 'Expect: 100-continue' -o /dev/null "$URL/echo" 2>&1 | tr -d '\r')
+expect_contains "Expect: 100-continue answered by the node" "$out" "< HTTP/1.1 100 Continue"
+expect_contains "then the echo response" "$out" "< HTTP/1.1 200 OK"
+exec 3<>/dev/tcp/127.0.0.1/10081
+printf 'GET /exact-path HTTP/1.1\r\nHost: x\r\n\r\nGET /re/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+out=$(timeout 3 cat <&3 | tr -d '\r')
+exec 3<&-
+expect_eq "two pipelined requests, two responses in order" \
+    "$(grep -i '^x-upstream:' <<<"$out" | tr '\n' ' ')" "x-upstream: up1 x-upstream: up2 "
+
 # Headers: hop-by-hop removed, Envoy's added headers.
 seen=$(curl -s -H 'Connection: keep-alive, x-hop' -H 'x-hop: 1' -H 'TE: trailers' "$URL/headers")
 IFS='|' read -r up_conn up_xfp up_rid up_te up_hop <<<"$seen"
@@ -162,8 +197,8 @@ check "access log upstream host" grep -q '"127.0.0.1:18084"$' "$LOG"
 # TCP proxy: 10 MiB through a raw TCP listener (HTTP to nginx inside).
 got=$(curl -s --data-binary @"$E2E_TMP/up4/www/big.bin" http://127.0.0.1:10082/echo | sha256sum | cut -d' ' -f1)
 expect_eq "tcp_proxy carries 10 MiB both ways intact" "$got" "$big_sha"
-expect_eq "tcp_proxy connection counted" "$(stat cluster.single.upstream_cx_total)" \
-    "$(stat cluster.single.upstream_cx_total)"
+out=$(curl -s -0 http://127.0.0.1:10082/ | head -c 100)
+expect_eq "tcp_proxy passes the upstream's close (HTTP/1.0)" "$out" "hello from up4"
 
 # /clusters, text and JSON.
 cl=$(curl -s "http://$ADMIN/clusters")

@@ -7,6 +7,7 @@
 # minute through each must never fail.
 set -u
 . "$(dirname "$0")/lib.sh"
+require_free_ports 10091 18091 18092
 
 start_nginx silent 18091 "keepalive_timeout 1s;" || exit 1
 start_nginx announced 18092 "keepalive_timeout 1s 1s;" || exit 1
