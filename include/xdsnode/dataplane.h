@@ -22,7 +22,8 @@ typedef struct dataplane dataplane;
 
 /* Binds every static listener (one socket per worker) and starts the
  * workers. With no listeners it starts no thread. Returns 0, or -1 with
- * err (for example an address in use). */
+ * err (for example an address in use: unlike Envoy's reuse_port, a port
+ * another process already listens on is an error, never shared). */
 int dataplane_start(const pb_bootstrap *bootstrap, cluster_manager *cm, unsigned concurrency,
                     dataplane **out, char *err, size_t errlen);
 

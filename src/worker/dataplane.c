@@ -88,12 +88,33 @@ static int translate_listeners(dataplane *dp, const pb_bootstrap *b, char *err, 
     return 0;
 }
 
+/* SO_REUSEPORT would let us silently share a port another process
+ * already listens on (and steal part of its traffic): a plain bind first
+ * makes that an "address in use" error at start-up instead. */
+static int check_port_free(const listener_config *lc, char *err, size_t errlen)
+{
+    int fd = socket(lc->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (const struct sockaddr *)&lc->addr, lc->addrlen) != 0) {
+        snprintf(err, errlen, "listener '%s': cannot bind port %u: %s", lc->name,
+                 (unsigned)lc->port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
 /* Binds one socket per worker per listener into fds[worker][listener]. */
 static int bind_all(dataplane *dp, worker_listener *wl, char *err, size_t errlen)
 {
     for (size_t l = 0; l < dp->n_listeners; l++) {
         listener_config *lc = dp->listeners[l];
         struct sockaddr_storage addr = lc->addr;
+        if (lc->port != 0 && check_port_free(lc, err, errlen) != 0)
+            return -1;
         for (unsigned w = 0; w < dp->n_workers; w++) {
             int fd = bind_reuseport(lc, &addr, lc->addrlen, err, errlen);
             if (fd < 0)

@@ -55,6 +55,10 @@ check "no sanitizer report (pooled node)" node_log_clean pooled
 # --- one worker: routing, local replies, LB, bodies --------------------------
 
 start_node main "${cfg[@]}" --concurrency 1 || exit 1
+out=$(timeout 5 "$XDSNODE" "${cfg[@]}" 2>&1); rc=$?
+expect_eq "a second node on the same listener port exits 1" "$rc" 1
+expect_contains "and says why (no silent SO_REUSEPORT sharing)" "$out" \
+    "listener 'http': cannot bind port 10081: Address already in use"
 
 expect_eq "config_dump lists the static listeners" \
     "$(curl -s "http://$ADMIN/config_dump?resource=static_listeners" | jq -r '[.configs[].listener.name] | join(",")')" \
