@@ -17,7 +17,7 @@
 
 #include "xdsnode/access_log.h"
 #include "xdsnode/cluster_stats.h"
-#include "xdsnode/http1_pool.h"
+#include "xdsnode/conn_pool.h"
 #include "xdsnode/http_headers.h"
 #include "xdsnode/log.h"
 
@@ -36,6 +36,9 @@
 #define BODY_RETRIED_TERMINATION "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection termination"
 #define BODY_TIMEOUT "upstream request timeout"
 #define BODY_BAD_REQUEST "Bad Request"
+/* Retries of a request the HTTP/2 upstream refused (REFUSED_STREAM or
+ * above GOAWAY's last stream id: never processed, so always safe). */
+#define HCM_MAX_REFUSED_STREAM_RETRIES 5
 #define BODY_HEADERS_TOO_LARGE "Request Header Fields Too Large"
 
 typedef struct dconn dconn;
@@ -44,7 +47,7 @@ typedef struct stream {
     dconn *dc;
     pool_request pr;
     worker_cluster *wc;
-    http1_pool *pool;
+    conn_pool *pool;
     size_t host;
     const route_entry *route;
     int method;
@@ -55,6 +58,7 @@ typedef struct stream {
     int resp_started, resp_complete, resp_chunked, resp_close_delimited, discard_response;
     int status;
     int race_retried, retries, retry_cb_held, retried, awaiting_request_end;
+    int refused_retries;
     uint64_t bytes_received, bytes_sent;
     struct timespec start_wall;
     double start, upstream_start;
@@ -179,7 +183,7 @@ static int dconn_flush(dconn *c)
     struct ev_loop *loop = worker_loop(c->w);
     stream *s = c->s;
     if (s && s->pr.conn && !s->resp_complete && buffer_len(&c->out) <= c->cfg->buffer_limit / 2)
-        upconn_resume_reading(s->pr.conn);
+        pool_request_resume_reading(&s->pr);
     if (buffer_len(&c->out) > 0) {
         ev_io_start(loop, &c->wio);
         return 0;
@@ -210,7 +214,7 @@ static void stream_write_down(stream *s, const void *p, size_t n)
     dconn_write(c, p, n);
     dconn_try_write(c);
     if (buffer_len(&c->out) > c->cfg->buffer_limit && s->pr.conn)
-        upconn_pause_reading(s->pr.conn);
+        pool_request_pause_reading(&s->pr);
 }
 
 /* --- stream lifecycle --------------------------------------------------- */
@@ -235,8 +239,8 @@ static char *header_dup(const header_list *h, const char *name)
 static void stream_free(stream *s)
 {
     ev_timer_stop(worker_loop(s->dc->w), &s->timeout);
-    if (s->pr.pool)
-        http1_pool_cancel(&s->pr);
+    if (pool_request_linked(&s->pr))
+        pool_request_cancel(&s->pr);
     if (s->retry_cb_held)
         cb_release(&s->wc->dc->cb, s->route->priority, CB_RETRIES);
     if (s->wc)
@@ -333,8 +337,8 @@ static void stream_local_reply(stream *s, int status, const char *body, const ch
     dconn *c = s->dc;
     if (flag)
         set_flag(s, flag);
-    if (s->pr.pool)
-        http1_pool_cancel(&s->pr);
+    if (pool_request_linked(&s->pr))
+        pool_request_cancel(&s->pr);
     if (s->resp_started) { /* too late for a reply: reset the client */
         c->closing = 1;
         c->s = NULL;
@@ -372,11 +376,12 @@ static void stream_send_up(stream *s, const void *p, size_t n)
             buffer_free(&s->replay);
         }
     }
-    if (s->pr.conn)
-        upconn_send(s->pr.conn, p, n);
+    int bound = s->pr.conn || s->pr.h2;
+    if (bound)
+        pool_request_send(&s->pr, p, n);
     else
         buffer_append(&s->pre, p, n);
-    size_t queued = s->pr.conn ? upconn_send_buffered(s->pr.conn) : buffer_len(&s->pre);
+    size_t queued = bound ? pool_request_send_buffered(&s->pr) : buffer_len(&s->pre);
     if (queued > s->dc->cfg->buffer_limit)
         dconn_stop_reading(s->dc);
 }
@@ -463,7 +468,7 @@ static void stream_attempt(stream *s, int want_fresh)
     s->pr.priority = s->route->priority;
     s->pr.is_head = s->method == HTTP_HEAD;
     s->pr.want_fresh = want_fresh;
-    http1_pool_new_request(s->pool, &s->pr);
+    conn_pool_new_request(s->pool, &s->pr, cluster_config_upstream_http2(s->wc->dc->cfg, 0));
 }
 
 /* A retry replays everything sent so far on a new attempt. */
@@ -514,12 +519,13 @@ static void reply_retry_overflow(stream *s, int status, const char *body)
 
 static void on_pool_ready(pool_request *r, upconn *c)
 {
+    (void)c;
     stream *s = (stream *)((char *)r - offsetof(stream, pr));
-    snprintf(s->upstream_host, sizeof(s->upstream_host), "%s", upconn_host_name(c));
-    upconn_send(c, buffer_start(&s->pre), buffer_len(&s->pre));
+    snprintf(s->upstream_host, sizeof(s->upstream_host), "%s", pool_request_host_name(r));
+    pool_request_send(r, buffer_start(&s->pre), buffer_len(&s->pre));
     buffer_reset(&s->pre);
     if (s->req_complete)
-        upconn_request_end(c);
+        pool_request_end(r);
     dconn_resume_reading(s->dc);
 }
 
@@ -656,6 +662,13 @@ static void on_pool_reset(pool_request *r, const upconn_reset_info *info)
     stream *s = (stream *)((char *)r - offsetof(stream, pr));
     stats_inc(s->wc->dc->stats, CLUSTER_STAT_UPSTREAM_RQ_RX_RESET);
     stream_count_host(s, 0);
+    /* HTTP/2: a stream the upstream never processed goes to a fresh one. */
+    if (info->refused && info->before_response && stream_can_replay(s) &&
+        s->refused_retries < HCM_MAX_REFUSED_STREAM_RETRIES) {
+        s->refused_retries++;
+        stream_retry(s, 1);
+        return;
+    }
     /* The idle-close race: a reused connection the upstream had closed. */
     if (info->reused && info->before_response && !s->race_retried &&
         (info->nothing_written || (is_idempotent(s->method) && stream_can_replay(s)))) {
@@ -893,8 +906,8 @@ static int on_req_complete(http_parser *p)
     }
     if (s->req_chunked && !s->resp_complete)
         stream_send_up(s, "0\r\n\r\n", 5);
-    if (s->pr.conn)
-        upconn_request_end(s->pr.conn);
+    if (s->pr.conn || s->pr.h2)
+        pool_request_end(&s->pr);
     if (s->route && s->route->timeout_ms && !s->resp_complete)
         ev_timer_start(worker_loop(c->w), &s->timeout);
     return 0;
