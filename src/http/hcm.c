@@ -18,6 +18,7 @@
 #include "xdsnode/access_log.h"
 #include "xdsnode/cluster_stats.h"
 #include "xdsnode/conn_pool.h"
+#include "xdsnode/h2_downstream.h"
 #include "xdsnode/http_headers.h"
 #include "xdsnode/log.h"
 
@@ -85,6 +86,8 @@ struct dconn {
     stream *s;
     int close_after, read_blocked, closing, in_parser, headers_too_large, lingering;
     int linger_pending;
+    int sniffed;                  /* codec AUTO/HTTP2: the HTTP/2 preface check is done */
+    struct sockaddr_storage peer_addr;
     char peer[64];
 };
 
@@ -1004,6 +1007,39 @@ static void dconn_on_eof(dconn *c)
     dconn_close(c);
 }
 
+/* codec_type AUTO or HTTP2: a connection opening with the HTTP/2 preface
+ * goes to the HTTP/2 codec (h2_downstream.h) with the bytes read so far.
+ * Returns 1 if the connection left (or must wait for more bytes). */
+static int dconn_sniff_http2(dconn *c)
+{
+    if (c->cfg->codec == HCM_CODEC_HTTP1) {
+        c->sniffed = 1;
+        return 0;
+    }
+    int m = h2_preface_match(buffer_start(&c->in), buffer_len(&c->in));
+    if (m < 0)
+        return 1;
+    c->sniffed = 1;
+    if (m == 0) {
+        if (c->cfg->codec != HCM_CODEC_HTTP2)
+            return 0;
+        dconn_close(c); /* codec HTTP2 without the preface */
+        return 1;
+    }
+    int fd = c->fd;
+    buffer in = c->in;
+    struct sockaddr_storage peer = c->peer_addr;
+    buffer_init(&c->in);
+    ev_io_stop(worker_loop(c->w), &c->rio);
+    c->fd = -1;
+    worker *w = c->w;
+    const listener_config *cfg = c->cfg;
+    dconn_close(c);
+    h2d_connection_create(w, cfg, fd, &peer, buffer_start(&in), buffer_len(&in));
+    buffer_free(&in);
+    return 1;
+}
+
 static void on_dconn_read(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -1026,6 +1062,8 @@ static void on_dconn_read(struct ev_loop *loop, ev_io *w, int revents)
         dconn_close(c);
         return;
     }
+    if (!c->sniffed && dconn_sniff_http2(c))
+        return;
     dconn_process_input(c);
 }
 
@@ -1070,7 +1108,8 @@ static void dconn_close(dconn *c)
     ev_io_stop(loop, &c->rio);
     ev_io_stop(loop, &c->wio);
     ev_timer_stop(loop, &c->timer);
-    close(c->fd);
+    if (c->fd >= 0)
+        close(c->fd);
     worker_conn_remove(c->w, &c->link);
     header_list_free(&c->hdrs);
     buffer_free(&c->url);
@@ -1103,6 +1142,12 @@ int hcm_connection_create(worker *w, const listener_config *cfg, int fd,
     c->fd = fd;
     c->link.close = dconn_close_link;
     format_peer(peer, c->peer, sizeof(c->peer));
+    c->peer_addr = *peer;
+    int domain = 0;
+    socklen_t dlen = sizeof(domain);
+    if (cfg->codec == HCM_CODEC_HTTP2 && getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 &&
+        domain == AF_UNIX)
+        c->sniffed = 1; /* an HTTP/2 stream carried as HTTP/1.1 (h2_downstream.h) */
     header_list_init(&c->hdrs);
     buffer_init(&c->url);
     buffer_init(&c->in);

@@ -3,7 +3,8 @@
 # xdsnode (testdata/e2e/http2.yaml), nghttpd --no-tls as the h2c upstream,
 # nginx h2c upstreams (GOAWAY after keepalive_requests, slow streams whose
 # per-connection concurrency its access log shows), a silent h2c peer for
-# keepalive PINGs, nginx HTTP/1.1; h2load and curl as HTTP/1.1 clients.
+# keepalive PINGs, nginx HTTP/1.1; h2load and curl as HTTP/1.1 and HTTP/2
+# clients, and a rapid-reset client (tests/e2e/tools/h2_rapid_reset.py).
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -182,6 +183,41 @@ done
 expect_eq "the PING timeout closed the silent connection" "$(stat cluster.h2silent.upstream_cx_active)" 0
 check "answered PINGs keep connections (nghttpd connection still open)" \
     test "$(stat cluster.h2.upstream_cx_active)" -ge 1
+
+# --- HTTP/2 downstream (codec_type AUTO: the preface selects it) ------------------
+H2C=(curl -s --http2-prior-knowledge)
+out=$("${H2C[@]}" -o /dev/null -w '%{http_version} %{http_code}' -H 'Host: h2.test' "$URL/index.html")
+expect_eq "HTTP/2 client on an AUTO listener gets HTTP/2 200" "$out" "2 200"
+expect_eq "HTTP/2 -> HTTP/2 (nghttpd) body" "$("${H2C[@]}" -H 'Host: h2.test' "$URL/index.html")" "hello from nghttpd"
+got=$("${H2C[@]}" -H 'Host: h2.test' --data-binary @"$H2WWW/big.bin" "$URL/echo" | sha256sum | cut -d' ' -f1)
+expect_eq "HTTP/2 -> HTTP/2 request and response bodies (echo)" "$got" "$big_sha"
+expect_eq "HTTP/2 -> HTTP/1.1 (nginx) body" "$("${H2C[@]}" -H 'Host: other.test' "$URL/")" "hello from h1up"
+got=$("${H2C[@]}" -H 'Host: other.test' --data-binary @"$H2WWW/big.bin" "$URL/echo" | sha256sum | cut -d' ' -f1)
+expect_eq "HTTP/2 -> HTTP/1.1 request body with content-length (nginx echo)" "$got" "$big_sha"
+got=$("${H2C[@]}" -H 'Host: other.test' -H 'content-length:' --data-binary @"$H2WWW/big.bin" "$URL/echo" \
+    | sha256sum | cut -d' ' -f1)
+expect_eq "HTTP/2 -> HTTP/1.1 request body without content-length (chunked upstream)" "$got" "$big_sha"
+hdrs=$("${H2C[@]}" -D - -o /dev/null -H 'Host: other.test' "$URL/missing-file" | tr -d '\r')
+expect_contains "HTTP/2 response status from an HTTP/1.1 upstream" "$hdrs" "HTTP/2 404"
+check "no connection-specific header in the HTTP/2 response" bash -c "! grep -qi '^\(connection\|transfer-encoding\|keep-alive\):' <<<'$hdrs'"
+codes=$(h2load -n 5000 -c 10 -m 20 -H ':authority: h2.test' "$URL/index.html" 2>&1 | sed -n 's/^status codes: //p')
+expect_eq "h2load: 5000 requests as 20 streams x 10 HTTP/2 connections all 2xx" "$codes" \
+    "5000 2xx, 0 3xx, 0 4xx, 0 5xx"
+codes=$(h2load -n 2000 -c 4 -m 10 -H ':authority: goaway.test' "$URL/index.html" 2>&1 | sed -n 's/^status codes: //p')
+expect_eq "HTTP/2 both sides through upstream GOAWAYs: zero failures" "$codes" "2000 2xx, 0 3xx, 0 4xx, 0 5xx"
+
+# Rapid reset: HEADERS + RST_STREAM floods one connection; it is closed with
+# GOAWAY ENHANCE_YOUR_CALM (11) while another client keeps being served.
+python3 tests/e2e/tools/h2_rapid_reset.py 127.0.0.1 10281 h2.test 20000 >"$E2E_TMP/rr.out" 2>&1 &
+rr_pid=$!
+other=$(for _ in $(seq 1 20); do "${H2C[@]}" -o /dev/null -w '%{http_code}\n' -H 'Host: h2.test' "$URL/index.html"; done \
+    | sort | uniq -c | awk '{print $2":"$1}' | tr '\n' ' ')
+wait "$rr_pid"
+rr=$(cat "$E2E_TMP/rr.out")
+expect_contains "rapid-reset connection gets GOAWAY ENHANCE_YOUR_CALM" "$rr" "goaway=11"
+expect_contains "rapid-reset connection is closed" "$rr" "closed=yes"
+expect_eq "another client is served during the flood" "$other" "200:20 "
+expect_eq "and after it" "$("${H2C[@]}" -H 'Host: h2.test' "$URL/index.html")" "hello from nghttpd"
 
 quit_node
 expect_eq "node exits 0 on /quitquitquit after HTTP/2 traffic" "$EXIT_CODE" 0

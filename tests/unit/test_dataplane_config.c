@@ -226,6 +226,33 @@ Test(listener_config, hcm_defaults)
     listener_config_free(lc);
 }
 
+Test(listener_config, codec_type_and_downstream_http2_options)
+{
+    listener_config *lc;
+    char err[512];
+    const char *vh = "{virtual_hosts: [{name: v, domains: ['*'], routes: [{match: {prefix: /}, route: {cluster: c}}]}]}";
+    cr_assert_eq(translate_listener(vh, &lc, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(lc->codec, HCM_CODEC_AUTO);
+    cr_assert_eq(lc->h2_max_concurrent_streams, 1024);
+    cr_assert_eq(lc->h2_initial_stream_window_size, 16u * 1024 * 1024);
+    listener_config_free(lc);
+    char rc[512];
+    snprintf(rc, sizeof(rc), "%s, codec_type: HTTP2, http2_protocol_options: {max_concurrent_streams: 50,"
+             " initial_stream_window_size: 1048576}", vh);
+    cr_assert_eq(translate_listener(rc, &lc, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(lc->codec, HCM_CODEC_HTTP2);
+    cr_assert_eq(lc->h2_max_concurrent_streams, 50);
+    cr_assert_eq(lc->h2_initial_stream_window_size, 1048576);
+    listener_config_free(lc);
+    snprintf(rc, sizeof(rc), "%s, codec_type: HTTP1", vh);
+    cr_assert_eq(translate_listener(rc, &lc, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(lc->codec, HCM_CODEC_HTTP1);
+    listener_config_free(lc);
+    snprintf(rc, sizeof(rc), "%s, codec_type: HTTP3", vh);
+    cr_assert_eq(translate_listener(rc, &lc, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "codec_type") != NULL, "%s", err);
+}
+
 Test(listener_config, errors_name_the_field)
 {
     listener_config *lc;
