@@ -156,8 +156,10 @@ static ssize_t read_response_body(nghttp2_session *session, int32_t stream_id, u
     size_t n = buffer_len(&st->body);
     if (n > length)
         n = length;
-    memcpy(buf, buffer_start(&st->body), n);
-    buffer_consume(&st->body, n);
+    if (n > 0) {
+        memcpy(buf, buffer_start(&st->body), n);
+        buffer_consume(&st->body, n);
+    }
     if (buffer_len(&st->body) == 0 && st->resp_eof) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     } else if (n == 0) {

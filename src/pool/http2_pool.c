@@ -249,8 +249,10 @@ static ssize_t read_request_body(nghttp2_session *session, int32_t stream_id, ui
     size_t n = buffer_len(&st->body);
     if (n > length)
         n = length;
-    memcpy(buf, buffer_start(&st->body), n);
-    buffer_consume(&st->body, n);
+    if (n > 0) {
+        memcpy(buf, buffer_start(&st->body), n);
+        buffer_consume(&st->body, n);
+    }
     if (buffer_len(&st->body) == 0 && st->req_eof)
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     else if (n == 0) {
