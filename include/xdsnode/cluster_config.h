@@ -42,6 +42,36 @@
 #define LB_DEFAULT_CHOICE_COUNT 2
 /* LbEndpoint.load_balancing_weight */
 #define HOST_DEFAULT_WEIGHT 1
+/* Http2ProtocolOptions.max_concurrent_streams (1024 in this API version) */
+#define H2_DEFAULT_MAX_CONCURRENT_STREAMS 1024
+/* Http2ProtocolOptions.initial_stream_window_size (16 MiB) */
+#define H2_DEFAULT_INITIAL_STREAM_WINDOW_SIZE (16u * 1024 * 1024)
+/* Http2ProtocolOptions.initial_connection_window_size (24 MiB) */
+#define H2_DEFAULT_INITIAL_CONNECTION_WINDOW_SIZE (24u * 1024 * 1024)
+/* Http2ProtocolOptions.hpack_table_size */
+#define H2_DEFAULT_HPACK_TABLE_SIZE 4096
+/* Http2ProtocolOptions.max_concurrent_streams / window sizes: valid range */
+#define H2_MAX_STREAMS_LIMIT 2147483647u
+#define H2_MIN_WINDOW_SIZE 65535u
+#define H2_MAX_WINDOW_SIZE 2147483647u
+
+/* Which HTTP version a cluster speaks upstream (HttpProtocolOptions
+ * upstream_protocol_options, or the legacy Cluster.http2_protocol_options). */
+typedef enum {
+    UPSTREAM_PROTO_HTTP1 = 0,   /* explicit http_protocol_options, or nothing set */
+    UPSTREAM_PROTO_HTTP2,       /* explicit http2_protocol_options */
+    UPSTREAM_PROTO_DOWNSTREAM,  /* use_downstream_protocol_config: the client's version */
+} upstream_protocol;
+
+/* Http2ProtocolOptions as the upstream HTTP/2 pool uses them. */
+typedef struct {
+    uint32_t max_concurrent_streams;         /* upper bound, lowered by the peer's SETTINGS */
+    uint32_t initial_stream_window_size;
+    uint32_t initial_connection_window_size;
+    uint32_t hpack_table_size;
+    uint64_t keepalive_interval_ms;          /* connection_keepalive.interval, 0: no PINGs */
+    uint64_t keepalive_timeout_ms;           /* connection_keepalive.timeout */
+} http2_options;
 
 typedef enum { LB_ROUND_ROBIN = 0, LB_LEAST_REQUEST, LB_RANDOM } lb_policy;
 
@@ -78,13 +108,22 @@ typedef struct {
     uint32_t buffer_limit;
     uint64_t idle_timeout_ms;          /* 0: none */
     uint32_t max_requests_per_connection; /* 0: unlimited */
-    int http2;                         /* configured for HTTP/2 (we speak HTTP/1.1) */
+    upstream_protocol protocol;
+    int downstream_http2_ok;           /* use_downstream_protocol_config allows HTTP/2 */
+    http2_options h2;                  /* Envoy defaults unless configured */
     int tcp_keepalive;                 /* upstream_connection_options.tcp_keepalive present */
     uint32_t keepalive_probes, keepalive_time, keepalive_interval; /* 0: OS default */
     cb_thresholds thresholds[PRIORITY_COUNT];
     cluster_host *hosts;
     size_t n_hosts;
 } cluster_config;
+
+/* Envoy's Http2ProtocolOptions defaults. */
+void http2_options_defaults(http2_options *o);
+
+/* The protocol to use for one request: the cluster's, or the downstream
+ * one's for use_downstream_protocol_config (1 when the client spoke HTTP/2). */
+int cluster_config_upstream_http2(const cluster_config *cfg, int downstream_http2);
 
 /* Translates `c` with the assignment `cla` (NULL: c->load_assignment).
  * Returns 0 and *out, or -1 with err (an endpoint address that is not an

@@ -4,9 +4,13 @@
  * conflicting Content-Length/Transfer-Encoding -> 400, headers above
  * max_request_headers_kb -> 431, then close), keep-alive, one request at
  * a time (pipelined requests wait in the input buffer), routing, the
- * upstream request through the cluster's HTTP/1.1 pool with streaming
+ * upstream request through the host's conn_pool (HTTP/1.1 or HTTP/2 by
+ * the cluster's protocol) with streaming
  * bodies both ways and backpressure (per_connection_buffer_limit_bytes),
  * retries, route timeout, Envoy's local replies and the access log.
+ * With codec_type AUTO or HTTP2, a connection that opens with the HTTP/2
+ * preface is handed to h2_downstream.h, which brings each of its streams
+ * back here as an HTTP/1.1 connection over a socketpair.
  *
  * Owns: the connection, its socket, buffers, timers and its current
  * stream. Threads: the accepting worker's thread only.

@@ -40,6 +40,8 @@ typedef struct {
     int before_response;   /* no response byte had arrived */
     int nothing_written;   /* no request byte had reached the socket */
     int reused;            /* the connection had served an earlier request */
+    int refused;           /* HTTP/2: the peer did not process the stream
+                            * (REFUSED_STREAM, or above GOAWAY's last id) */
 } upconn_reset_info;
 
 typedef struct {
@@ -68,6 +70,8 @@ struct pool_request {
     int want_fresh;       /* do not reuse an idle connection (retry after a reset) */
     upconn *conn;         /* while bound */
     http1_pool *pool;     /* while pending or bound */
+    struct h2_stream *h2; /* HTTP/2 (http2_pool.h): the bound stream */
+    struct http2_pool *h2pool; /* HTTP/2: while pending or bound */
     pool_request *prev, *next; /* pending queue */
 };
 

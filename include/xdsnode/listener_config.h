@@ -44,6 +44,8 @@
 #define TCP_PROXY_DEFAULT_IDLE_TIMEOUT_MS (3600 * 1000)
 
 typedef enum { LISTENER_HTTP, LISTENER_TCP } listener_kind;
+/* HttpConnectionManager.codec_type (HTTP3 is rejected at load). */
+typedef enum { HCM_CODEC_AUTO = 0, HCM_CODEC_HTTP1, HCM_CODEC_HTTP2 } hcm_codec;
 
 typedef struct {
     char *name;
@@ -62,6 +64,9 @@ typedef struct {
     char *server_name;
     int use_remote_address;
     int generate_request_id;
+    hcm_codec codec;
+    uint32_t h2_max_concurrent_streams;     /* http2_protocol_options.max_concurrent_streams */
+    uint32_t h2_initial_stream_window_size; /* ...initial_stream_window_size */
     /* tcp_proxy */
     char *tcp_cluster;
     uint64_t tcp_idle_timeout_ms;

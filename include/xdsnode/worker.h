@@ -1,8 +1,8 @@
 /*
  * worker.h: one data-plane worker thread: its own libev loop, its own
  * SO_REUSEPORT socket per listener, the downstream connections it
- * accepted, and per cluster its load-balancer state and HTTP/1.1 pools
- * (one per host). It reads config only through its current snapshot,
+ * accepted, and per cluster its load-balancer state and connection pools
+ * (one conn_pool per host). It reads config only through its current snapshot,
  * which the main thread replaces with worker_publish().
  *
  * Owns: its thread, loop, listener sockets (handed over at creation),
@@ -22,13 +22,13 @@
 #include "xdsnode/snapshot.h"
 
 struct ev_loop;
-struct http1_pool;
+struct conn_pool;
 typedef struct worker worker;
 
 typedef struct worker_cluster {
     dp_cluster *dc;            /* one reference */
     lb_state lb;
-    struct http1_pool **pools; /* dc->cfg->n_hosts, created on first use */
+    struct conn_pool **pools;  /* dc->cfg->n_hosts, created on first use */
     int draining;
     int refs;                  /* streams and tcp sessions using it */
     worker *w;
@@ -55,7 +55,7 @@ unsigned worker_id(const worker *w);
 /* The routable cluster named name[0..len) in the current snapshot, or NULL. */
 worker_cluster *worker_cluster_find(worker *w, const char *name, size_t len);
 /* The pool for host i of the cluster (created on demand), NULL on OOM. */
-struct http1_pool *worker_cluster_pool(worker_cluster *wc, size_t host);
+struct conn_pool *worker_cluster_pool(worker_cluster *wc, size_t host);
 void worker_cluster_hold(worker_cluster *wc);
 void worker_cluster_release(worker_cluster *wc);
 /* Connections register so shutdown can close them. */

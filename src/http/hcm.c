@@ -17,7 +17,8 @@
 
 #include "xdsnode/access_log.h"
 #include "xdsnode/cluster_stats.h"
-#include "xdsnode/http1_pool.h"
+#include "xdsnode/conn_pool.h"
+#include "xdsnode/h2_downstream.h"
 #include "xdsnode/http_headers.h"
 #include "xdsnode/log.h"
 
@@ -36,6 +37,9 @@
 #define BODY_RETRIED_TERMINATION "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection termination"
 #define BODY_TIMEOUT "upstream request timeout"
 #define BODY_BAD_REQUEST "Bad Request"
+/* Retries of a request the HTTP/2 upstream refused (REFUSED_STREAM or
+ * above GOAWAY's last stream id: never processed, so always safe). */
+#define HCM_MAX_REFUSED_STREAM_RETRIES 5
 #define BODY_HEADERS_TOO_LARGE "Request Header Fields Too Large"
 
 typedef struct dconn dconn;
@@ -44,7 +48,7 @@ typedef struct stream {
     dconn *dc;
     pool_request pr;
     worker_cluster *wc;
-    http1_pool *pool;
+    conn_pool *pool;
     size_t host;
     const route_entry *route;
     int method;
@@ -55,6 +59,7 @@ typedef struct stream {
     int resp_started, resp_complete, resp_chunked, resp_close_delimited, discard_response;
     int status;
     int race_retried, retries, retry_cb_held, retried, awaiting_request_end, send_continue;
+    int refused_retries;
     uint64_t bytes_received, bytes_sent;
     struct timespec start_wall;
     double start, upstream_start;
@@ -81,6 +86,8 @@ struct dconn {
     stream *s;
     int close_after, read_blocked, closing, in_parser, headers_too_large, lingering;
     int linger_pending;
+    int sniffed;                  /* codec AUTO/HTTP2: the HTTP/2 preface check is done */
+    struct sockaddr_storage peer_addr;
     char peer[64];
 };
 
@@ -179,7 +186,7 @@ static int dconn_flush(dconn *c)
     struct ev_loop *loop = worker_loop(c->w);
     stream *s = c->s;
     if (s && s->pr.conn && !s->resp_complete && buffer_len(&c->out) <= c->cfg->buffer_limit / 2)
-        upconn_resume_reading(s->pr.conn);
+        pool_request_resume_reading(&s->pr);
     if (buffer_len(&c->out) > 0) {
         ev_io_start(loop, &c->wio);
         return 0;
@@ -215,7 +222,7 @@ static void stream_write_down(stream *s, const void *p, size_t n)
     if (buffer_len(&c->out) >= DCONN_WRITE_THRESHOLD)
         dconn_try_write(c);
     if (buffer_len(&c->out) > c->cfg->buffer_limit && s->pr.conn)
-        upconn_pause_reading(s->pr.conn);
+        pool_request_pause_reading(&s->pr);
 }
 
 /* --- stream lifecycle --------------------------------------------------- */
@@ -240,8 +247,8 @@ static char *header_dup(const header_list *h, const char *name)
 static void stream_free(stream *s)
 {
     ev_timer_stop(worker_loop(s->dc->w), &s->timeout);
-    if (s->pr.pool)
-        http1_pool_cancel(&s->pr);
+    if (pool_request_linked(&s->pr))
+        pool_request_cancel(&s->pr);
     if (s->retry_cb_held)
         cb_release(&s->wc->dc->cb, s->route->priority, CB_RETRIES);
     if (s->wc)
@@ -338,8 +345,8 @@ static void stream_local_reply(stream *s, int status, const char *body, const ch
     dconn *c = s->dc;
     if (flag)
         set_flag(s, flag);
-    if (s->pr.pool)
-        http1_pool_cancel(&s->pr);
+    if (pool_request_linked(&s->pr))
+        pool_request_cancel(&s->pr);
     if (s->resp_started) { /* too late for a reply: reset the client */
         c->closing = 1;
         c->s = NULL;
@@ -377,11 +384,12 @@ static void stream_send_up(stream *s, const void *p, size_t n)
             buffer_free(&s->replay);
         }
     }
-    if (s->pr.conn)
-        upconn_send(s->pr.conn, p, n);
+    int bound = s->pr.conn || s->pr.h2;
+    if (bound)
+        pool_request_send(&s->pr, p, n);
     else
         buffer_append(&s->pre, p, n);
-    size_t queued = s->pr.conn ? upconn_send_buffered(s->pr.conn) : buffer_len(&s->pre);
+    size_t queued = bound ? pool_request_send_buffered(&s->pr) : buffer_len(&s->pre);
     if (queued > s->dc->cfg->buffer_limit)
         dconn_stop_reading(s->dc);
 }
@@ -470,7 +478,7 @@ static void stream_attempt(stream *s, int want_fresh)
     s->pr.priority = s->route->priority;
     s->pr.is_head = s->method == HTTP_HEAD;
     s->pr.want_fresh = want_fresh;
-    http1_pool_new_request(s->pool, &s->pr);
+    conn_pool_new_request(s->pool, &s->pr, cluster_config_upstream_http2(s->wc->dc->cfg, 0));
 }
 
 /* A retry replays everything sent so far on a new attempt. */
@@ -504,7 +512,7 @@ static int stream_policy_retry(stream *s, unsigned condition)
     s->retries++;
     /* Envoy picks the host again for a retry. */
     int h = lb_pick(s->wc->dc->cfg, s->wc->dc->rq_active, &s->wc->lb);
-    http1_pool *pool = h >= 0 ? worker_cluster_pool(s->wc, (size_t)h) : NULL;
+    conn_pool *pool = h >= 0 ? worker_cluster_pool(s->wc, (size_t)h) : NULL;
     if (pool) {
         s->host = (size_t)h;
         s->pool = pool;
@@ -528,12 +536,13 @@ static void reply_retry_overflow(stream *s, int status, const char *body)
 
 static void on_pool_ready(pool_request *r, upconn *c)
 {
+    (void)c;
     stream *s = (stream *)((char *)r - offsetof(stream, pr));
-    snprintf(s->upstream_host, sizeof(s->upstream_host), "%s", upconn_host_name(c));
-    upconn_send(c, buffer_start(&s->pre), buffer_len(&s->pre));
+    snprintf(s->upstream_host, sizeof(s->upstream_host), "%s", pool_request_host_name(r));
+    pool_request_send(r, buffer_start(&s->pre), buffer_len(&s->pre));
     buffer_reset(&s->pre);
     if (s->req_complete)
-        upconn_request_end(c);
+        pool_request_end(r);
     dconn_resume_reading(s->dc);
 }
 
@@ -670,6 +679,13 @@ static void on_pool_reset(pool_request *r, const upconn_reset_info *info)
     stream *s = (stream *)((char *)r - offsetof(stream, pr));
     stats_inc(s->wc->dc->stats, CLUSTER_STAT_UPSTREAM_RQ_RX_RESET);
     stream_count_host(s, 0);
+    /* HTTP/2: a stream the upstream never processed goes to a fresh one. */
+    if (info->refused && info->before_response && stream_can_replay(s) &&
+        s->refused_retries < HCM_MAX_REFUSED_STREAM_RETRIES) {
+        s->refused_retries++;
+        stream_retry(s, 1);
+        return;
+    }
     /* The idle-close race: a reused connection the upstream had closed. */
     if (info->reused && info->before_response && !s->race_retried &&
         (info->nothing_written || (is_idempotent(s->method) && stream_can_replay(s)))) {
@@ -925,8 +941,8 @@ static int on_req_complete(http_parser *p)
     }
     if (s->req_chunked && !s->resp_complete)
         stream_send_up(s, "0\r\n\r\n", 5);
-    if (s->pr.conn)
-        upconn_request_end(s->pr.conn);
+    if (s->pr.conn || s->pr.h2)
+        pool_request_end(&s->pr);
     if (s->route && s->route->timeout_ms && !s->resp_complete)
         ev_timer_start(worker_loop(c->w), &s->timeout);
     return 0;
@@ -1023,6 +1039,39 @@ static void dconn_on_eof(dconn *c)
     dconn_close(c);
 }
 
+/* codec_type AUTO or HTTP2: a connection opening with the HTTP/2 preface
+ * goes to the HTTP/2 codec (h2_downstream.h) with the bytes read so far.
+ * Returns 1 if the connection left (or must wait for more bytes). */
+static int dconn_sniff_http2(dconn *c)
+{
+    if (c->cfg->codec == HCM_CODEC_HTTP1) {
+        c->sniffed = 1;
+        return 0;
+    }
+    int m = h2_preface_match(buffer_start(&c->in), buffer_len(&c->in));
+    if (m < 0)
+        return 1;
+    c->sniffed = 1;
+    if (m == 0) {
+        if (c->cfg->codec != HCM_CODEC_HTTP2)
+            return 0;
+        dconn_close(c); /* codec HTTP2 without the preface */
+        return 1;
+    }
+    int fd = c->fd;
+    buffer in = c->in;
+    struct sockaddr_storage peer = c->peer_addr;
+    buffer_init(&c->in);
+    ev_io_stop(worker_loop(c->w), &c->rio);
+    c->fd = -1;
+    worker *w = c->w;
+    const listener_config *cfg = c->cfg;
+    dconn_close(c);
+    h2d_connection_create(w, cfg, fd, &peer, buffer_start(&in), buffer_len(&in));
+    buffer_free(&in);
+    return 1;
+}
+
 static void on_dconn_read(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -1045,6 +1094,8 @@ static void on_dconn_read(struct ev_loop *loop, ev_io *w, int revents)
         dconn_close(c);
         return;
     }
+    if (!c->sniffed && dconn_sniff_http2(c))
+        return;
     dconn_process_input(c);
 }
 
@@ -1089,7 +1140,8 @@ static void dconn_close(dconn *c)
     ev_io_stop(loop, &c->rio);
     ev_io_stop(loop, &c->wio);
     ev_timer_stop(loop, &c->timer);
-    close(c->fd);
+    if (c->fd >= 0)
+        close(c->fd);
     worker_conn_remove(c->w, &c->link);
     header_list_free(&c->hdrs);
     buffer_free(&c->url);
@@ -1122,6 +1174,12 @@ int hcm_connection_create(worker *w, const listener_config *cfg, int fd,
     c->fd = fd;
     c->link.close = dconn_close_link;
     format_peer(peer, c->peer, sizeof(c->peer));
+    c->peer_addr = *peer;
+    int domain = 0;
+    socklen_t dlen = sizeof(domain);
+    if (cfg->codec == HCM_CODEC_HTTP2 && getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 &&
+        domain == AF_UNIX)
+        c->sniffed = 1; /* an HTTP/2 stream carried as HTTP/1.1 (h2_downstream.h) */
     header_list_init(&c->hdrs);
     buffer_init(&c->url);
     buffer_init(&c->in);

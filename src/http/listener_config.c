@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "xdsnode/cluster_config.h"
 #include "xdsnode/pbjson.h"
 #include "envoy/extensions/access_loggers/file/v3/file.pb-c.h"
 #include "envoy/extensions/access_loggers/stream/v3/stream.pb-c.h"
@@ -123,6 +124,25 @@ static int check_http_filters(const pb_hcm *h, const char *path, char *err, size
     return 0;
 }
 
+/* codec_type and the downstream http2_protocol_options we act on. */
+static void translate_codec(const pb_hcm *h, listener_config *lc)
+{
+    lc->codec = h->codec_type == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__HTTP1
+                    ? HCM_CODEC_HTTP1
+                : h->codec_type == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__HTTP2
+                    ? HCM_CODEC_HTTP2
+                    : HCM_CODEC_AUTO;
+    http2_options o;
+    http2_options_defaults(&o);
+    lc->h2_max_concurrent_streams = o.max_concurrent_streams;
+    lc->h2_initial_stream_window_size = o.initial_stream_window_size;
+    const Envoy__Config__Core__V3__Http2ProtocolOptions *p = h->http2_protocol_options;
+    if (p && p->max_concurrent_streams && p->max_concurrent_streams->value)
+        lc->h2_max_concurrent_streams = p->max_concurrent_streams->value;
+    if (p && p->initial_stream_window_size && p->initial_stream_window_size->value >= H2_MIN_WINDOW_SIZE)
+        lc->h2_initial_stream_window_size = p->initial_stream_window_size->value;
+}
+
 static int translate_hcm(const pb_hcm *h, listener_config *lc, const char *path, char *err,
                          size_t errlen)
 {
@@ -134,9 +154,9 @@ static int translate_hcm(const pb_hcm *h, listener_config *lc, const char *path,
         ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG)
         return fail(err, errlen, path, "unsupported: only an inline route_config is implemented "
                                        "(rds and scoped_routes are not)");
-    if (h->codec_type == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__HTTP2 ||
-        h->codec_type == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__HTTP3)
-        return fail(err, errlen, path, "codec_type: unsupported: only HTTP/1.1 downstream is implemented");
+    if (h->codec_type == ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__HTTP3)
+        return fail(err, errlen, path, "codec_type: unsupported: HTTP3 (HTTP/1.1 and HTTP/2 are implemented)");
+    translate_codec(h, lc);
     snprintf(p, sizeof(p), "%s.route_config", path);
     if (route_table_translate(h->route_config, p, &lc->routes, err, errlen) != 0)
         return -1;

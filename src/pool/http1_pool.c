@@ -318,7 +318,7 @@ static void conn_destroy(upconn *c, int remote)
     http1_pool *p = c->pool;
     stats_scope *st = pool_stats(p);
     int was_connecting = c->state == UC_CONNECTING;
-    upconn_reset_info info = {!c->response_started, c->written == 0, c->served > 0};
+    upconn_reset_info info = {!c->response_started, c->written == 0, c->served > 0, 0};
     conn_close_socket(c);
     conn_unlink(p, c);
     if (was_connecting)

@@ -23,6 +23,49 @@ static void apply_http_options(cluster_config *cfg, const Envoy__Config__Core__V
         cfg->max_requests_per_connection = o->max_requests_per_connection->value;
 }
 
+void http2_options_defaults(http2_options *o)
+{
+    *o = (http2_options){
+        .max_concurrent_streams = H2_DEFAULT_MAX_CONCURRENT_STREAMS,
+        .initial_stream_window_size = H2_DEFAULT_INITIAL_STREAM_WINDOW_SIZE,
+        .initial_connection_window_size = H2_DEFAULT_INITIAL_CONNECTION_WINDOW_SIZE,
+        .hpack_table_size = H2_DEFAULT_HPACK_TABLE_SIZE,
+    };
+}
+
+static uint32_t clamp_u32(uint32_t v, uint32_t lo, uint32_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static void apply_http2_options(http2_options *o, const Envoy__Config__Core__V3__Http2ProtocolOptions *p)
+{
+    if (p == NULL)
+        return;
+    if (p->max_concurrent_streams)
+        o->max_concurrent_streams = clamp_u32(p->max_concurrent_streams->value, 1, H2_MAX_STREAMS_LIMIT);
+    if (p->initial_stream_window_size)
+        o->initial_stream_window_size =
+            clamp_u32(p->initial_stream_window_size->value, H2_MIN_WINDOW_SIZE, H2_MAX_WINDOW_SIZE);
+    if (p->initial_connection_window_size)
+        o->initial_connection_window_size =
+            clamp_u32(p->initial_connection_window_size->value, H2_MIN_WINDOW_SIZE, H2_MAX_WINDOW_SIZE);
+    if (p->hpack_table_size)
+        o->hpack_table_size = p->hpack_table_size->value;
+    if (p->connection_keepalive) {
+        const Envoy__Config__Core__V3__KeepaliveSettings *k = p->connection_keepalive;
+        o->keepalive_interval_ms = k->interval ? duration_ms(k->interval) : 0;
+        o->keepalive_timeout_ms = k->timeout ? duration_ms(k->timeout) : 0;
+    }
+}
+
+int cluster_config_upstream_http2(const cluster_config *cfg, int downstream_http2)
+{
+    if (cfg->protocol == UPSTREAM_PROTO_DOWNSTREAM)
+        return downstream_http2 && cfg->downstream_http2_ok;
+    return cfg->protocol == UPSTREAM_PROTO_HTTP2;
+}
+
 /* The deprecated Cluster-level fields still apply (Envoy honours them). */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -31,10 +74,39 @@ static void apply_legacy_options(cluster_config *cfg, const pb_cluster *c)
     apply_http_options(cfg, c->common_http_protocol_options);
     if (c->max_requests_per_connection)
         cfg->max_requests_per_connection = c->max_requests_per_connection->value;
-    if (c->http2_protocol_options)
-        cfg->http2 = 1;
+    if (c->http2_protocol_options) {
+        cfg->protocol = UPSTREAM_PROTO_HTTP2;
+        apply_http2_options(&cfg->h2, c->http2_protocol_options);
+    }
 }
 #pragma GCC diagnostic pop
+
+typedef Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions pb_http_protocol_options;
+
+/* explicit_http_config / use_downstream_protocol_config (auto_config needs
+ * ALPN, which needs TLS: it is treated as HTTP/1.1 until TLS exists). */
+static void apply_upstream_protocol(cluster_config *cfg, const pb_http_protocol_options *hpo)
+{
+    switch (hpo->upstream_protocol_options_case) {
+    case ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_EXPLICIT_HTTP_CONFIG:
+        if (hpo->explicit_http_config->protocol_config_case ==
+            ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__PROTOCOL_CONFIG_HTTP2_PROTOCOL_OPTIONS) {
+            cfg->protocol = UPSTREAM_PROTO_HTTP2;
+            apply_http2_options(&cfg->h2, hpo->explicit_http_config->http2_protocol_options);
+        } else {
+            cfg->protocol = UPSTREAM_PROTO_HTTP1;
+        }
+        break;
+    case ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_USE_DOWNSTREAM_PROTOCOL_CONFIG:
+        cfg->protocol = UPSTREAM_PROTO_DOWNSTREAM;
+        cfg->downstream_http2_ok = hpo->use_downstream_protocol_config->http2_protocol_options != NULL;
+        apply_http2_options(&cfg->h2, hpo->use_downstream_protocol_config->http2_protocol_options);
+        break;
+    default:
+        cfg->protocol = UPSTREAM_PROTO_HTTP1;
+        break;
+    }
+}
 
 static int apply_protocol_options(cluster_config *cfg, const pb_cluster *c, char *err, size_t errlen)
 {
@@ -52,11 +124,7 @@ static int apply_protocol_options(cluster_config *cfg, const pb_cluster *c, char
             return -1;
         }
         apply_http_options(cfg, hpo->common_http_protocol_options);
-        if (hpo->upstream_protocol_options_case ==
-                ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_EXPLICIT_HTTP_CONFIG &&
-            hpo->explicit_http_config->protocol_config_case ==
-                ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__PROTOCOL_CONFIG_HTTP2_PROTOCOL_OPTIONS)
-            cfg->http2 = 1;
+        apply_upstream_protocol(cfg, hpo);
         protobuf_c_message_free_unpacked(&hpo->base, NULL);
     }
     return 0;
@@ -213,6 +281,7 @@ int cluster_config_translate(const pb_cluster *c, const pb_cla *cla, cluster_con
                             : CLUSTER_DEFAULT_BUFFER_LIMIT_BYTES;
     cfg->idle_timeout_ms = CLUSTER_DEFAULT_IDLE_TIMEOUT_MS;
     cfg->max_requests_per_connection = CLUSTER_DEFAULT_MAX_REQUESTS_PER_CONNECTION;
+    http2_options_defaults(&cfg->h2);
     apply_circuit_breakers(cfg, c);
     apply_connection_options(cfg, c);
     if (!cfg->name || !cfg->stat_name || !cfg->eds_service_name) {

@@ -18,7 +18,7 @@
 #pragma GCC diagnostic pop
 
 #include "xdsnode/hcm.h"
-#include "xdsnode/http1_pool.h"
+#include "xdsnode/conn_pool.h"
 #include "xdsnode/log.h"
 #include "xdsnode/tcp_proxy.h"
 
@@ -67,7 +67,7 @@ static worker_cluster *cluster_create(worker *w, dp_cluster *dc)
     worker_cluster *wc = calloc(1, sizeof(*wc));
     if (wc == NULL)
         return NULL;
-    wc->pools = calloc(dc->cfg->n_hosts ? dc->cfg->n_hosts : 1, sizeof(http1_pool *));
+    wc->pools = calloc(dc->cfg->n_hosts ? dc->cfg->n_hosts : 1, sizeof(conn_pool *));
     if (wc->pools == NULL) {
         free(wc);
         return NULL;
@@ -83,7 +83,7 @@ static worker_cluster *cluster_create(worker *w, dp_cluster *dc)
 static void cluster_destroy(worker_cluster *wc)
 {
     for (size_t i = 0; i < wc->dc->cfg->n_hosts; i++)
-        http1_pool_destroy(wc->pools[i]);
+        conn_pool_destroy(wc->pools[i]);
     free(wc->pools);
     dp_cluster_unref(wc->dc);
     free(wc);
@@ -94,7 +94,7 @@ static int cluster_drained(const worker_cluster *wc)
     if (wc->refs > 0)
         return 0;
     for (size_t i = 0; i < wc->dc->cfg->n_hosts; i++) {
-        if (wc->pools[i] && !http1_pool_empty(wc->pools[i]))
+        if (wc->pools[i] && !conn_pool_empty(wc->pools[i]))
             return 0;
     }
     return 1;
@@ -105,7 +105,7 @@ static void cluster_start_draining(worker *w, worker_cluster *wc)
     wc->draining = 1;
     for (size_t i = 0; i < wc->dc->cfg->n_hosts; i++) {
         if (wc->pools[i])
-            http1_pool_drain(wc->pools[i]);
+            conn_pool_drain(wc->pools[i]);
     }
     wc->next = w->draining;
     w->draining = wc;
@@ -145,10 +145,10 @@ worker_cluster *worker_cluster_find(worker *w, const char *name, size_t len)
     return NULL;
 }
 
-http1_pool *worker_cluster_pool(worker_cluster *wc, size_t host)
+conn_pool *worker_cluster_pool(worker_cluster *wc, size_t host)
 {
     if (wc->pools[host] == NULL)
-        wc->pools[host] = http1_pool_create(wc->w->loop, wc, host);
+        wc->pools[host] = conn_pool_create(wc->w->loop, wc, host);
     return wc->pools[host];
 }
 

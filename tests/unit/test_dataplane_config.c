@@ -97,6 +97,88 @@ Test(cluster_config, every_field_we_act_on)
     cluster_config_free(c);
 }
 
+#define HPO_KEY "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+#define HPO_TYPE "'@type': type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+Test(cluster_config, http2_defaults_and_http1_by_default)
+{
+    cluster_config *c = translate_cluster("static_resources: {clusters: [{name: a}]}");
+    cr_assert_eq(c->protocol, UPSTREAM_PROTO_HTTP1);
+    cr_assert_not(cluster_config_upstream_http2(c, 1));
+    cr_assert_eq(c->h2.max_concurrent_streams, 1024);
+    cr_assert_eq(c->h2.initial_stream_window_size, 16u * 1024 * 1024);
+    cr_assert_eq(c->h2.initial_connection_window_size, 24u * 1024 * 1024);
+    cr_assert_eq(c->h2.hpack_table_size, 4096);
+    cr_assert_eq(c->h2.keepalive_interval_ms, 0);
+    cluster_config_free(c);
+}
+
+Test(cluster_config, explicit_http2_with_every_option)
+{
+    cluster_config *c = translate_cluster(
+        "static_resources: {clusters: [{name: a, typed_extension_protocol_options: {" HPO_KEY ": {" HPO_TYPE ","
+        "  explicit_http_config: {http2_protocol_options: {max_concurrent_streams: 10,"
+        "   initial_stream_window_size: 65536, initial_connection_window_size: 1048576,"
+        "   hpack_table_size: 0, connection_keepalive: {interval: 2s, timeout: 0.5s}}}}}}]}");
+    cr_assert_eq(c->protocol, UPSTREAM_PROTO_HTTP2);
+    cr_assert(cluster_config_upstream_http2(c, 0));
+    cr_assert_eq(c->h2.max_concurrent_streams, 10);
+    cr_assert_eq(c->h2.initial_stream_window_size, 65536);
+    cr_assert_eq(c->h2.initial_connection_window_size, 1048576);
+    cr_assert_eq(c->h2.hpack_table_size, 0);
+    cr_assert_eq(c->h2.keepalive_interval_ms, 2000);
+    cr_assert_eq(c->h2.keepalive_timeout_ms, 500);
+    cluster_config_free(c);
+}
+
+Test(cluster_config, explicit_http1_overrides_legacy_http2)
+{
+    cluster_config *c = translate_cluster(
+        "static_resources: {clusters: [{name: a, http2_protocol_options: {max_concurrent_streams: 5},"
+        " typed_extension_protocol_options: {" HPO_KEY ": {" HPO_TYPE ","
+        "  explicit_http_config: {http_protocol_options: {}}}}}]}");
+    cr_assert_eq(c->protocol, UPSTREAM_PROTO_HTTP1);
+    cluster_config_free(c);
+}
+
+Test(cluster_config, legacy_http2_protocol_options)
+{
+    cluster_config *c = translate_cluster(
+        "static_resources: {clusters: [{name: a, http2_protocol_options: {max_concurrent_streams: 5}}]}");
+    cr_assert_eq(c->protocol, UPSTREAM_PROTO_HTTP2);
+    cr_assert_eq(c->h2.max_concurrent_streams, 5);
+    cr_assert_eq(c->h2.initial_stream_window_size, 16u * 1024 * 1024);
+    cluster_config_free(c);
+}
+
+Test(cluster_config, use_downstream_protocol_config)
+{
+    cluster_config *c = translate_cluster(
+        "static_resources: {clusters: [{name: a, typed_extension_protocol_options: {" HPO_KEY ": {" HPO_TYPE ","
+        "  use_downstream_protocol_config: {http_protocol_options: {},"
+        "   http2_protocol_options: {max_concurrent_streams: 7}}}}}]}");
+    cr_assert_eq(c->protocol, UPSTREAM_PROTO_DOWNSTREAM);
+    cr_assert(cluster_config_upstream_http2(c, 1));
+    cr_assert_not(cluster_config_upstream_http2(c, 0));
+    cr_assert_eq(c->h2.max_concurrent_streams, 7);
+    cluster_config_free(c);
+    c = translate_cluster(
+        "static_resources: {clusters: [{name: a, typed_extension_protocol_options: {" HPO_KEY ": {" HPO_TYPE ","
+        "  use_downstream_protocol_config: {http_protocol_options: {}}}}}]}");
+    cr_assert_not(cluster_config_upstream_http2(c, 1), "no http2_protocol_options: HTTP/1.1 only");
+    cluster_config_free(c);
+}
+
+Test(cluster_config, http2_window_sizes_are_clamped_to_valid_range)
+{
+    cluster_config *c = translate_cluster(
+        "static_resources: {clusters: [{name: a, http2_protocol_options: {initial_stream_window_size: 100,"
+        " initial_connection_window_size: 4294967295}}]}");
+    cr_assert_eq(c->h2.initial_stream_window_size, 65535);
+    cr_assert_eq(c->h2.initial_connection_window_size, 2147483647u);
+    cluster_config_free(c);
+}
+
 Test(cluster_config, unsupported_lb_policy_is_an_error)
 {
     pb_bootstrap *b = parse("static_resources: {clusters: [{name: a, lb_policy: MAGLEV}]}");
@@ -142,6 +224,33 @@ Test(listener_config, hcm_defaults)
     cr_assert_eq(lc->routes.vhosts[0].routes[0].not_found_status, 503);
     cr_assert_null(lc->access_log_path);
     listener_config_free(lc);
+}
+
+Test(listener_config, codec_type_and_downstream_http2_options)
+{
+    listener_config *lc;
+    char err[512];
+    const char *vh = "{virtual_hosts: [{name: v, domains: ['*'], routes: [{match: {prefix: /}, route: {cluster: c}}]}]}";
+    cr_assert_eq(translate_listener(vh, &lc, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(lc->codec, HCM_CODEC_AUTO);
+    cr_assert_eq(lc->h2_max_concurrent_streams, 1024);
+    cr_assert_eq(lc->h2_initial_stream_window_size, 16u * 1024 * 1024);
+    listener_config_free(lc);
+    char rc[512];
+    snprintf(rc, sizeof(rc), "%s, codec_type: HTTP2, http2_protocol_options: {max_concurrent_streams: 50,"
+             " initial_stream_window_size: 1048576}", vh);
+    cr_assert_eq(translate_listener(rc, &lc, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(lc->codec, HCM_CODEC_HTTP2);
+    cr_assert_eq(lc->h2_max_concurrent_streams, 50);
+    cr_assert_eq(lc->h2_initial_stream_window_size, 1048576);
+    listener_config_free(lc);
+    snprintf(rc, sizeof(rc), "%s, codec_type: HTTP1", vh);
+    cr_assert_eq(translate_listener(rc, &lc, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(lc->codec, HCM_CODEC_HTTP1);
+    listener_config_free(lc);
+    snprintf(rc, sizeof(rc), "%s, codec_type: HTTP3", vh);
+    cr_assert_eq(translate_listener(rc, &lc, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "codec_type") != NULL, "%s", err);
 }
 
 Test(listener_config, errors_name_the_field)

@@ -1,0 +1,633 @@
+/* h2_downstream.c: HTTP/2 downstream connections over the HCM (h2_downstream.h). */
+#include "xdsnode/h2_downstream.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-aliasing"
+#include <ev.h>
+#pragma GCC diagnostic pop
+
+#include "xdsnode/buffer.h"
+#include "xdsnode/hcm.h"
+#include "xdsnode/http_headers.h"
+#include "xdsnode/log.h"
+
+#define H2D_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define H2D_PREFACE_LEN 24
+/* Read size per event on the client socket and on a stream's socketpair. */
+#define H2D_READ_CHUNK 65536
+/* Most response header fields passed to nghttp2. */
+#define H2D_MAX_RESPONSE_FIELDS 128
+
+typedef struct h2d_conn h2d_conn;
+
+typedef struct h2d_stream {
+    h2d_conn *conn;
+    int32_t id;
+    int fd;                 /* our end of the socketpair; the HCM has the other */
+    ev_io rio, wio;
+    buffer head;            /* request head being built from HEADERS */
+    buffer out;             /* HTTP/1.1 bytes for the HCM */
+    size_t header_bytes;
+    char *method, *path, *authority;
+    int chunked, end_stream, has_length;
+    http_parser resp;
+    header_list resph;
+    buffer body;            /* response body not yet framed */
+    int resp_submitted, resp_eof, data_deferred, read_paused;
+    size_t unconsumed;      /* DATA bytes queued for the HCM, window not yet returned */
+    struct h2d_stream *prev, *next;
+} h2d_stream;
+
+struct h2d_conn {
+    worker_conn link;
+    worker *w;
+    const listener_config *cfg;
+    struct sockaddr_storage peer;
+    int fd;
+    ev_io rio, wio;
+    nghttp2_session *session;
+    h2d_stream *streams;
+    int in_session, destroy_pending, want_flush;
+    unsigned resets;         /* in the current interval */
+    double reset_window_start;
+};
+
+static void conn_destroy(h2d_conn *c);
+static void conn_flush(h2d_conn *c);
+
+int h2_preface_match(const char *data, size_t len)
+{
+    size_t n = len < H2D_PREFACE_LEN ? len : H2D_PREFACE_LEN;
+    if (memcmp(data, H2D_PREFACE, n) != 0)
+        return 0;
+    return len >= H2D_PREFACE_LEN ? 1 : -1;
+}
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct ev_loop *conn_loop(const h2d_conn *c) { return worker_loop(c->w); }
+
+/* --- streams --------------------------------------------------------------- */
+
+static void stream_free(h2d_stream *st)
+{
+    h2d_conn *c = st->conn;
+    if (st->fd >= 0) {
+        ev_io_stop(conn_loop(c), &st->rio);
+        ev_io_stop(conn_loop(c), &st->wio);
+        close(st->fd);
+    }
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        c->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    buffer_free(&st->head);
+    buffer_free(&st->out);
+    buffer_free(&st->body);
+    header_list_free(&st->resph);
+    free(st->method);
+    free(st->path);
+    free(st->authority);
+    free(st);
+}
+
+static char *dup_n(const uint8_t *p, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, p, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* Writes queued HTTP/1.1 bytes to the HCM and returns their window. */
+static void stream_write_out(h2d_stream *st)
+{
+    h2d_conn *c = st->conn;
+    size_t before = buffer_len(&st->out);
+    long w = buffer_write_fd(&st->out, st->fd);
+    if (w < 0) {
+        nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+        conn_flush(c);
+        return;
+    }
+    size_t sent = before - buffer_len(&st->out);
+    size_t give = sent < st->unconsumed ? sent : st->unconsumed;
+    if (give > 0) {
+        st->unconsumed -= give;
+        nghttp2_session_consume(c->session, st->id, give);
+    }
+    if (buffer_len(&st->out) > 0)
+        ev_io_start(conn_loop(c), &st->wio);
+    else
+        ev_io_stop(conn_loop(c), &st->wio);
+    conn_flush(c);
+}
+
+static ssize_t read_response_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
+                                  size_t length, uint32_t *data_flags, nghttp2_data_source *source,
+                                  void *user_data)
+{
+    (void)session;
+    (void)stream_id;
+    (void)user_data;
+    h2d_stream *st = source->ptr;
+    size_t n = buffer_len(&st->body);
+    if (n > length)
+        n = length;
+    if (n > 0) {
+        memcpy(buf, buffer_start(&st->body), n);
+        buffer_consume(&st->body, n);
+    }
+    if (buffer_len(&st->body) == 0 && st->resp_eof) {
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    } else if (n == 0) {
+        st->data_deferred = 1;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    if (st->read_paused && buffer_len(&st->body) < st->conn->cfg->buffer_limit / 2) {
+        st->read_paused = 0;
+        ev_io_start(conn_loop(st->conn), &st->rio);
+    }
+    return (ssize_t)n;
+}
+
+static int on_resp_field(http_parser *hp, const char *at, size_t n)
+{
+    h2d_stream *st = hp->data;
+    return header_list_add_name(&st->resph, at, n) == 0 ? 0 : -1;
+}
+
+static int on_resp_value(http_parser *hp, const char *at, size_t n)
+{
+    h2d_stream *st = hp->data;
+    return header_list_add_value(&st->resph, at, n) == 0 ? 0 : -1;
+}
+
+static nghttp2_nv make_nv(const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, nlen, vlen, NGHTTP2_NV_FLAG_NONE};
+}
+
+/* The HCM's HTTP/1.1 response head becomes HEADERS (hop-by-hop dropped). */
+static int on_resp_headers_complete(http_parser *hp)
+{
+    h2d_stream *st = hp->data;
+    if (hp->status_code < 200) {
+        header_list_reset(&st->resph);
+        return 0;
+    }
+    header_list *h = &st->resph;
+    nghttp2_nv nv[H2D_MAX_RESPONSE_FIELDS];
+    char status[8];
+    int sl = snprintf(status, sizeof(status), "%u", hp->status_code);
+    size_t n = 0, clen = 0;
+    const char *conn_val = header_list_get(h, "connection", &clen);
+    nv[n++] = make_nv(":status", 7, status, (size_t)sl);
+    for (size_t i = 0; i < h->n && n < H2D_MAX_RESPONSE_FIELDS; i++) {
+        char *name = (char *)header_name(h, i);
+        size_t nl = h->h[i].name_len;
+        if (header_is_hop_by_hop(name, nl, conn_val, clen))
+            continue;
+        for (size_t k = 0; k < nl; k++)
+            name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
+        nv[n++] = make_nv(name, nl, header_value(h, i), h->h[i].value_len);
+    }
+    int no_body = strcmp(st->method, "HEAD") == 0 || hp->status_code == 204 || hp->status_code == 304;
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_response_body};
+    nghttp2_submit_response(st->conn->session, st->id, nv, n, no_body ? NULL : &prd);
+    st->resp_submitted = 1;
+    return no_body ? 1 : 0;
+}
+
+static int on_resp_body(http_parser *hp, const char *at, size_t n)
+{
+    h2d_stream *st = hp->data;
+    return buffer_append(&st->body, at, n) == 0 ? 0 : -1;
+}
+
+static int on_resp_complete(http_parser *hp)
+{
+    h2d_stream *st = hp->data;
+    if (hp->status_code < 200)
+        return 0;
+    st->resp_eof = 1;
+    return 0;
+}
+
+static const http_parser_settings response_settings = {
+    .on_header_field = on_resp_field,
+    .on_header_value = on_resp_value,
+    .on_headers_complete = on_resp_headers_complete,
+    .on_body = on_resp_body,
+    .on_message_complete = on_resp_complete,
+};
+
+static void stream_on_response_bytes(h2d_stream *st, const char *buf, size_t n)
+{
+    h2d_conn *c = st->conn;
+    size_t done = http_parser_execute(&st->resp, &response_settings, buf, n);
+    enum http_errno e = HTTP_PARSER_ERRNO(&st->resp);
+    if ((e != HPE_OK && e != HPE_PAUSED) || (done < n && !st->resp_eof)) {
+        nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    if (st->resp_submitted && st->data_deferred && (buffer_len(&st->body) > 0 || st->resp_eof)) {
+        st->data_deferred = 0;
+        nghttp2_session_resume_data(c->session, st->id);
+    }
+    if (buffer_len(&st->body) > c->cfg->buffer_limit) {
+        st->read_paused = 1;
+        ev_io_stop(conn_loop(c), &st->rio);
+    }
+}
+
+static void on_stream_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    h2d_stream *st = w->data;
+    h2d_conn *c = st->conn;
+    char buf[H2D_READ_CHUNK];
+    ssize_t n = recv(st->fd, buf, sizeof(buf), 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n > 0) {
+        stream_on_response_bytes(st, buf, (size_t)n);
+    } else {
+        ev_io_stop(conn_loop(c), &st->rio);
+        http_parser_execute(&st->resp, &response_settings, NULL, 0); /* EOF ends a close-delimited body */
+        if (!st->resp_eof) {
+            if (st->resp_submitted)
+                nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+            else
+                nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_REFUSED_STREAM);
+        } else if (st->data_deferred) {
+            st->data_deferred = 0;
+            nghttp2_session_resume_data(c->session, st->id);
+        }
+    }
+    conn_flush(c);
+}
+
+static void on_stream_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    stream_write_out(w->data);
+}
+
+/* HEADERS complete: the HTTP/1.1 request head goes to a new HCM connection. */
+static int stream_start(h2d_stream *st)
+{
+    h2d_conn *c = st->conn;
+    if (st->method == NULL || st->path == NULL)
+        return -1;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+        return -1;
+    if (hcm_connection_create(c->w, c->cfg, sv[0], &c->peer) != 0) {
+        close(sv[1]);
+        return -1;
+    }
+    st->fd = sv[1];
+    ev_io_init(&st->rio, on_stream_readable, st->fd, EV_READ);
+    ev_io_init(&st->wio, on_stream_writable, st->fd, EV_WRITE);
+    st->rio.data = st->wio.data = st;
+    ev_io_start(conn_loop(c), &st->rio);
+    st->chunked = !st->end_stream && !st->has_length;
+    buffer_printf(&st->out, "%s %s HTTP/1.1\r\n", st->method, st->path);
+    if (st->authority)
+        buffer_printf(&st->out, "host: %s\r\n", st->authority);
+    buffer_append(&st->out, buffer_start(&st->head), buffer_len(&st->head));
+    if (st->chunked)
+        buffer_printf(&st->out, "transfer-encoding: chunked\r\n");
+    buffer_append(&st->out, "\r\n", 2);
+    buffer_free(&st->head);
+    stream_write_out(st);
+    return 0;
+}
+
+/* --- nghttp2 callbacks -------------------------------------------------------- */
+
+static ssize_t on_send(nghttp2_session *session, const uint8_t *data, size_t length, int flags,
+                       void *user_data)
+{
+    (void)session;
+    (void)flags;
+    h2d_conn *c = user_data;
+    ssize_t n = send(c->fd, data, length, MSG_NOSIGNAL);
+    if (n < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? NGHTTP2_ERR_WOULDBLOCK
+                                                                           : NGHTTP2_ERR_CALLBACK_FAILURE;
+    return n;
+}
+
+static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    h2d_conn *c = user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    h2d_stream *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    st->conn = c;
+    st->id = frame->hd.stream_id;
+    st->fd = -1;
+    buffer_init(&st->head);
+    buffer_init(&st->out);
+    buffer_init(&st->body);
+    header_list_init(&st->resph);
+    http_parser_init(&st->resp, HTTP_RESPONSE);
+    st->resp.data = st;
+    st->next = c->streams;
+    if (c->streams)
+        c->streams->prev = st;
+    c->streams = st;
+    nghttp2_session_set_stream_user_data(session, st->id, st);
+    return 0;
+}
+
+static int is_connection_specific(const uint8_t *name, size_t len)
+{
+    return header_is_hop_by_hop((const char *)name, len, NULL, 0) ||
+           (len == 4 && memcmp(name, "host", 4) == 0) ||
+           (len == 14 && memcmp(name, "content-length", 14) == 0);
+}
+
+static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user_data)
+{
+    (void)flags;
+    h2d_conn *c = user_data;
+    h2d_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (st == NULL || st->fd >= 0)
+        return 0; /* trailers: not carried over the HTTP/1.1 hop */
+    st->header_bytes += namelen + valuelen;
+    if (st->header_bytes > c->cfg->max_request_headers_bytes)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* header bomb: reset the stream */
+    if (namelen == 7 && memcmp(name, ":method", 7) == 0)
+        st->method = dup_n(value, valuelen);
+    else if (namelen == 5 && memcmp(name, ":path", 5) == 0)
+        st->path = dup_n(value, valuelen);
+    else if (namelen == 10 && memcmp(name, ":authority", 10) == 0)
+        st->authority = dup_n(value, valuelen);
+    else if (namelen == 4 && memcmp(name, "host", 4) == 0 && st->authority == NULL)
+        st->authority = dup_n(value, valuelen);
+    else if (namelen == 14 && memcmp(name, "content-length", 14) == 0) {
+        st->has_length = 1;
+        buffer_printf(&st->head, "content-length: %.*s\r\n", (int)valuelen, value);
+    } else if (name[0] != ':' && !is_connection_specific(name, namelen)) {
+        header_write(&st->head, (const char *)name, namelen, (const char *)value, valuelen);
+    }
+    return 0;
+}
+
+/* Rapid reset: more than H2D_MAX_RESETS_PER_INTERVAL client resets per
+ * interval ends the connection. Returns 1 if it is over the limit. */
+static int count_reset(h2d_conn *c)
+{
+    double now = now_mono();
+    if (now - c->reset_window_start > H2D_RESET_INTERVAL_S) {
+        c->reset_window_start = now;
+        c->resets = 0;
+    }
+    return ++c->resets > H2D_MAX_RESETS_PER_INTERVAL;
+}
+
+static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    h2d_conn *c = user_data;
+    h2d_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (frame->hd.type == NGHTTP2_RST_STREAM && count_reset(c)) {
+        log_warn("http2 downstream: more than %d stream resets per %.0f s, closing the connection",
+                 H2D_MAX_RESETS_PER_INTERVAL, H2D_RESET_INTERVAL_S);
+        nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM);
+        return 0;
+    }
+    if (st == NULL)
+        return 0;
+    if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+        st->end_stream = 1;
+    if (frame->hd.type == NGHTTP2_HEADERS && st->fd < 0) {
+        if (stream_start(st) != 0)
+            nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_REFUSED_STREAM);
+        return 0;
+    }
+    if (st->end_stream && st->chunked && st->fd >= 0) {
+        buffer_append(&st->out, "0\r\n\r\n", 5);
+        stream_write_out(st);
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id,
+                         const uint8_t *data, size_t len, void *user_data)
+{
+    (void)flags;
+    (void)user_data;
+    h2d_stream *st = nghttp2_session_get_stream_user_data(session, stream_id);
+    if (st == NULL || st->fd < 0) {
+        nghttp2_session_consume(session, stream_id, len);
+        return 0;
+    }
+    if (st->chunked)
+        buffer_printf(&st->out, "%zx\r\n", len);
+    buffer_append(&st->out, data, len);
+    if (st->chunked)
+        buffer_append(&st->out, "\r\n", 2);
+    st->unconsumed += len;
+    stream_write_out(st);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code,
+                           void *user_data)
+{
+    (void)error_code;
+    (void)user_data;
+    h2d_stream *st = nghttp2_session_get_stream_user_data(session, stream_id);
+    if (st == NULL)
+        return 0;
+    nghttp2_session_set_stream_user_data(session, stream_id, NULL);
+    stream_free(st); /* closing our end makes the HCM end its exchange */
+    return 0;
+}
+
+static nghttp2_session_callbacks *make_callbacks(void)
+{
+    nghttp2_session_callbacks *cbs;
+    if (nghttp2_session_callbacks_new(&cbs) != 0)
+        return NULL;
+    nghttp2_session_callbacks_set_send_callback(cbs, on_send);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    return cbs;
+}
+
+/* --- connection --------------------------------------------------------------- */
+
+static void conn_flush(h2d_conn *c)
+{
+    if (c->in_session) {
+        c->want_flush = 1;
+        return;
+    }
+    int rc;
+    do {
+        c->want_flush = 0;
+        c->in_session = 1;
+        rc = nghttp2_session_send(c->session);
+        c->in_session = 0;
+    } while (rc == 0 && c->want_flush && !c->destroy_pending);
+    if (rc != 0 || c->destroy_pending ||
+        (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))) {
+        conn_destroy(c);
+        return;
+    }
+    if (nghttp2_session_want_write(c->session))
+        ev_io_start(conn_loop(c), &c->wio);
+    else
+        ev_io_stop(conn_loop(c), &c->wio);
+}
+
+static int conn_feed(h2d_conn *c, const uint8_t *data, size_t len)
+{
+    c->in_session = 1;
+    ssize_t rc = nghttp2_session_mem_recv(c->session, data, len);
+    c->in_session = 0;
+    if (rc < 0) {
+        log_info("http2 downstream: closing: %s", nghttp2_strerror((int)rc));
+        if (rc == NGHTTP2_ERR_FLOODED || rc == NGHTTP2_ERR_BAD_CLIENT_MAGIC)
+            return -1;
+        nghttp2_session_terminate_session(c->session, NGHTTP2_PROTOCOL_ERROR);
+    }
+    conn_flush(c);
+    return 0;
+}
+
+static void on_conn_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    h2d_conn *c = w->data;
+    uint8_t buf[H2D_READ_CHUNK];
+    ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    /* conn_feed may free c itself (through conn_flush) and then returns 0 */
+    if (n <= 0 || conn_feed(c, buf, (size_t)n) != 0)
+        conn_destroy(c);
+}
+
+static void on_conn_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    conn_flush(w->data);
+}
+
+static void conn_destroy(h2d_conn *c)
+{
+    if (c->in_session) {
+        c->destroy_pending = 1;
+        return;
+    }
+    while (c->streams)
+        stream_free(c->streams);
+    ev_io_stop(conn_loop(c), &c->rio);
+    ev_io_stop(conn_loop(c), &c->wio);
+    close(c->fd);
+    nghttp2_session_del(c->session);
+    worker_conn_remove(c->w, &c->link);
+    free(c);
+}
+
+/* Worker shutdown: a GOAWAY, best effort, then close. */
+static void conn_close_link(worker_conn *link)
+{
+    h2d_conn *c = (h2d_conn *)link;
+    nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
+    nghttp2_session_send(c->session);
+    conn_destroy(c);
+}
+
+static int conn_start_session(h2d_conn *c)
+{
+    nghttp2_session_callbacks *cbs = make_callbacks();
+    nghttp2_option *opt = NULL;
+    if (cbs == NULL || nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cbs);
+        return -1;
+    }
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_max_outbound_ack(opt, H2D_MAX_OUTBOUND_ACK);
+    int rc = nghttp2_session_server_new2(&c->session, cbs, c, opt);
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_option_del(opt);
+    if (rc != 0)
+        return -1;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->cfg->h2_max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, c->cfg->h2_initial_stream_window_size},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, c->cfg->max_request_headers_bytes},
+    };
+    return nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
+}
+
+int h2d_connection_create(worker *w, const listener_config *cfg, int fd,
+                          const struct sockaddr_storage *peer, const char *initial, size_t len)
+{
+    h2d_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return -1;
+    }
+    c->w = w;
+    c->cfg = cfg;
+    c->fd = fd;
+    c->peer = *peer;
+    c->link.close = conn_close_link;
+    c->reset_window_start = now_mono();
+    int one = 1; /* frames go out one send() each: no Nagle delay between them */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (conn_start_session(c) != 0) {
+        nghttp2_session_del(c->session);
+        close(fd);
+        free(c);
+        return -1;
+    }
+    ev_io_init(&c->rio, on_conn_readable, fd, EV_READ);
+    ev_io_init(&c->wio, on_conn_writable, fd, EV_WRITE);
+    c->rio.data = c->wio.data = c;
+    worker_conn_add(w, &c->link);
+    ev_io_start(worker_loop(w), &c->rio);
+    if (conn_feed(c, (const uint8_t *)initial, len) != 0)
+        conn_destroy(c);
+    return 0;
+}

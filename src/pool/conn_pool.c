@@ -1,0 +1,117 @@
+/* conn_pool.c: protocol dispatch between the HTTP/1.1 and HTTP/2 pools (conn_pool.h). */
+#include "xdsnode/conn_pool.h"
+
+#include <stdlib.h>
+
+struct conn_pool {
+    struct ev_loop *loop;
+    struct worker_cluster *wc;
+    size_t host;
+    http1_pool *h1;
+    http2_pool *h2;
+};
+
+conn_pool *conn_pool_create(struct ev_loop *loop, struct worker_cluster *wc, size_t host_index)
+{
+    conn_pool *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->loop = loop;
+    p->wc = wc;
+    p->host = host_index;
+    return p;
+}
+
+void conn_pool_destroy(conn_pool *p)
+{
+    if (p == NULL)
+        return;
+    if (p->h1)
+        http1_pool_destroy(p->h1);
+    if (p->h2)
+        http2_pool_destroy(p->h2);
+    free(p);
+}
+
+void conn_pool_drain(conn_pool *p)
+{
+    if (p->h1)
+        http1_pool_drain(p->h1);
+    if (p->h2)
+        http2_pool_drain(p->h2);
+}
+
+int conn_pool_empty(const conn_pool *p)
+{
+    return (p->h1 == NULL || http1_pool_empty(p->h1)) && (p->h2 == NULL || http2_pool_empty(p->h2));
+}
+
+void conn_pool_new_request(conn_pool *p, pool_request *r, int http2)
+{
+    r->h2 = NULL;
+    r->h2pool = NULL;
+    if (http2 && p->h2 == NULL)
+        p->h2 = http2_pool_create(p->loop, p->wc, p->host);
+    if (!http2 && p->h1 == NULL)
+        p->h1 = http1_pool_create(p->loop, p->wc, p->host);
+    if (http2 && p->h2) {
+        http2_pool_new_request(p->h2, r);
+    } else if (!http2 && p->h1) {
+        http1_pool_new_request(p->h1, r);
+    } else {
+        r->pool = NULL;
+        r->conn = NULL;
+        r->cb->on_failure(r, POOL_FAIL_CONNECT, CB_CONNECTIONS);
+    }
+}
+
+int pool_request_linked(const pool_request *r) { return r->pool != NULL || r->h2pool != NULL; }
+
+void pool_request_cancel(pool_request *r)
+{
+    if (r->h2pool)
+        http2_pool_cancel(r);
+    else if (r->pool)
+        http1_pool_cancel(r);
+}
+
+int pool_request_send(pool_request *r, const void *data, size_t len)
+{
+    if (r->h2)
+        return h2_stream_send(r->h2, data, len);
+    return r->conn ? upconn_send(r->conn, data, len) : -1;
+}
+
+size_t pool_request_send_buffered(const pool_request *r)
+{
+    if (r->h2)
+        return h2_stream_send_buffered(r->h2);
+    return r->conn ? upconn_send_buffered(r->conn) : 0;
+}
+
+void pool_request_end(pool_request *r)
+{
+    if (r->conn)
+        upconn_request_end(r->conn);
+    /* HTTP/2: the end of the body is seen by the stream's request parser. */
+}
+
+/* HTTP/2 streams are bounded by their flow-control window instead. */
+void pool_request_pause_reading(pool_request *r)
+{
+    if (r->conn)
+        upconn_pause_reading(r->conn);
+}
+
+void pool_request_resume_reading(pool_request *r)
+{
+    if (r->conn)
+        upconn_resume_reading(r->conn);
+}
+
+const char *pool_request_host_name(const pool_request *r)
+{
+    if (r->h2)
+        return h2_stream_host_name(r->h2);
+    return r->conn ? upconn_host_name(r->conn) : "-";
+}

@@ -1,0 +1,1076 @@
+/* http2_pool.c: HTTP/2 upstream connection pool per worker per host (http2_pool.h). */
+#include "xdsnode/http2_pool.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-aliasing"
+#include <ev.h>
+#pragma GCC diagnostic pop
+
+#include "xdsnode/cluster_stats.h"
+#include "xdsnode/log.h"
+#include "xdsnode/worker.h"
+
+/* Read size per event on an upstream socket. */
+#define H2CONN_READ_CHUNK 65536
+/* Most header fields one request may carry to nghttp2. */
+#define H2_MAX_REQUEST_FIELDS 128
+
+typedef enum { H2C_CONNECTING, H2C_OPEN, H2C_DRAINING } h2conn_state;
+
+typedef struct h2conn h2conn;
+
+struct h2_stream {
+    h2conn *conn;
+    pool_request *req;        /* NULL once cancelled */
+    int32_t id;               /* 0 until HEADERS are submitted */
+    http_parser reqp;         /* parses the router's HTTP/1.1 request */
+    header_list reqh;
+    buffer url;
+    buffer body;              /* request DATA not yet framed */
+    int req_eof, data_deferred, has_body;
+    header_list resph;
+    int status, response_started, response_done, in_trailers;
+    h2_stream *prev, *next;
+};
+
+struct h2conn {
+    http2_pool *pool;
+    int fd;
+    h2conn_state state;
+    int settings_seen;        /* the peer's SETTINGS arrived: streams may start */
+    ev_io rio, wio;
+    ev_timer timer;           /* connect timeout, then idle timeout */
+    ev_timer ping_timer;      /* connection_keepalive.interval */
+    ev_timer ping_timeout;    /* connection_keepalive.timeout */
+    nghttp2_session *session;
+    h2_stream *streams;
+    size_t n_streams;
+    uint32_t started;         /* streams ever started */
+    int in_session, want_flush, dead;
+    int destroy_pending, destroy_remote; /* conn_destroy asked while nghttp2 was on the stack */
+    h2conn *prev, *next;
+};
+
+struct http2_pool {
+    struct ev_loop *loop;
+    worker_cluster *wc;
+    size_t host;
+    h2conn *conns;
+    size_t n_conns, n_connecting;
+    pool_request *pending_head, *pending_tail;
+    size_t n_pending;
+    int draining;
+    char host_name[80];
+};
+
+static dp_cluster *pool_cluster(const http2_pool *p) { return p->wc->dc; }
+static const cluster_config *pool_cfg(const http2_pool *p) { return p->wc->dc->cfg; }
+static stats_scope *pool_stats(const http2_pool *p) { return p->wc->dc->stats; }
+static host_stats *pool_host_stats(const http2_pool *p) { return &p->wc->dc->hosts[p->host]; }
+
+static void conn_destroy(h2conn *c, int remote);
+static void pool_dispatch_pending(http2_pool *p);
+static void conn_flush(h2conn *c);
+
+/* --- pending queue ------------------------------------------------------ */
+
+static void pending_push(http2_pool *p, pool_request *r)
+{
+    r->prev = p->pending_tail;
+    r->next = NULL;
+    if (p->pending_tail)
+        p->pending_tail->next = r;
+    else
+        p->pending_head = r;
+    p->pending_tail = r;
+    p->n_pending++;
+    r->h2pool = p;
+    stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_PENDING_TOTAL);
+    stats_add(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_PENDING_ACTIVE, 1);
+}
+
+static void pending_remove(http2_pool *p, pool_request *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        p->pending_head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        p->pending_tail = r->prev;
+    r->prev = r->next = NULL;
+    p->n_pending--;
+    r->h2pool = NULL;
+    stats_dec(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_PENDING_ACTIVE);
+    cb_release(&pool_cluster(p)->cb, r->priority, CB_PENDING);
+}
+
+/* --- lists ---------------------------------------------------------------- */
+
+static void conn_link(http2_pool *p, h2conn *c)
+{
+    c->next = p->conns;
+    c->prev = NULL;
+    if (p->conns)
+        p->conns->prev = c;
+    p->conns = c;
+    p->n_conns++;
+}
+
+static void conn_unlink(http2_pool *p, h2conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        p->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    p->n_conns--;
+}
+
+static void stream_link(h2conn *c, h2_stream *st)
+{
+    st->next = c->streams;
+    st->prev = NULL;
+    if (c->streams)
+        c->streams->prev = st;
+    c->streams = st;
+    c->n_streams++;
+}
+
+static void stream_unlink(h2conn *c, h2_stream *st)
+{
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        c->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    c->n_streams--;
+}
+
+/* --- capacity --------------------------------------------------------------- */
+
+/* min(peer SETTINGS_MAX_CONCURRENT_STREAMS, configured max_concurrent_streams) */
+static uint32_t conn_stream_limit(const h2conn *c)
+{
+    uint32_t limit = pool_cfg(c->pool)->h2.max_concurrent_streams;
+    uint32_t peer = nghttp2_session_get_remote_settings(c->session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    return peer < limit ? peer : limit;
+}
+
+static int conn_has_room(const h2conn *c)
+{
+    return c->state == H2C_OPEN && c->settings_seen && c->n_streams < conn_stream_limit(c);
+}
+
+/* max_requests_per_connection reached or GOAWAY: no new streams. */
+static void conn_start_draining(h2conn *c)
+{
+    if (c->state == H2C_DRAINING)
+        return;
+    c->state = H2C_DRAINING;
+    if (c->n_streams == 0 && !c->in_session)
+        conn_destroy(c, 0);
+}
+
+/* --- streams ----------------------------------------------------------------- */
+
+static void stream_free(h2_stream *st)
+{
+    header_list_free(&st->reqh);
+    header_list_free(&st->resph);
+    buffer_free(&st->url);
+    buffer_free(&st->body);
+    free(st);
+}
+
+/* Unbinds st's request and hands back its counters. */
+static pool_request *stream_unbind(h2_stream *st)
+{
+    pool_request *r = st->req;
+    if (r == NULL)
+        return NULL;
+    http2_pool *p = st->conn->pool;
+    st->req = NULL;
+    r->h2 = NULL;
+    r->h2pool = NULL;
+    cb_release(&pool_cluster(p)->cb, r->priority, CB_REQUESTS);
+    stats_dec(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_ACTIVE);
+    host_stat_add(pool_host_stats(p), HOST_STAT_RQ_ACTIVE, -1);
+    return r;
+}
+
+/* st is over: unlink it, then drain or idle the connection. */
+static void stream_retire(h2_stream *st)
+{
+    h2conn *c = st->conn;
+    stream_unlink(c, st);
+    if (st->id > 0)
+        nghttp2_session_set_stream_user_data(c->session, st->id, NULL);
+    stream_free(st);
+}
+
+static void conn_after_stream(h2conn *c)
+{
+    http2_pool *p = c->pool;
+    if (c->state == H2C_DRAINING || p->draining) {
+        if (c->n_streams == 0 && !c->in_session)
+            conn_destroy(c, 0);
+        return;
+    }
+    if (c->n_streams == 0 && pool_cfg(p)->idle_timeout_ms) {
+        ev_timer_set(&c->timer, (double)pool_cfg(p)->idle_timeout_ms / 1000.0, 0.);
+        ev_timer_start(p->loop, &c->timer);
+    }
+}
+
+static ssize_t read_request_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
+                                 size_t length, uint32_t *data_flags, nghttp2_data_source *source,
+                                 void *user_data)
+{
+    (void)session;
+    (void)stream_id;
+    (void)user_data;
+    h2_stream *st = source->ptr;
+    size_t n = buffer_len(&st->body);
+    if (n > length)
+        n = length;
+    if (n > 0) {
+        memcpy(buf, buffer_start(&st->body), n);
+        buffer_consume(&st->body, n);
+    }
+    if (buffer_len(&st->body) == 0 && st->req_eof)
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    else if (n == 0) {
+        st->data_deferred = 1;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    if (n > 0 && buffer_len(&st->body) == 0 && st->req && st->req->cb->on_drained)
+        st->req->cb->on_drained(st->req);
+    return (ssize_t)n;
+}
+
+static int name_is(const char *name, size_t len, const char *want)
+{
+    return strlen(want) == len && strncasecmp(name, want, len) == 0;
+}
+
+static nghttp2_nv make_nv(const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, nlen, vlen, NGHTTP2_NV_FLAG_NONE};
+}
+
+/* Builds :method :scheme :authority :path and the regular fields (names
+ * lower-cased in place; Host becomes :authority; hop-by-hop dropped). */
+static size_t build_request_nv(h2_stream *st, const http_parser *hp, nghttp2_nv *nv, size_t max)
+{
+    header_list *h = &st->reqh;
+    const char *method = http_method_str((enum http_method)hp->method);
+    size_t alen = 0, clen = 0, n = 0;
+    const char *authority = header_list_get(h, "host", &alen);
+    const char *conn_val = header_list_get(h, "connection", &clen);
+    nv[n++] = make_nv(":method", 7, method, strlen(method));
+    nv[n++] = make_nv(":scheme", 7, "http", 4);
+    nv[n++] = make_nv(":authority", 10, authority ? authority : "", authority ? alen : 0);
+    nv[n++] = make_nv(":path", 5, buffer_start(&st->url), buffer_len(&st->url));
+    for (size_t i = 0; i < h->n && n < max; i++) {
+        char *name = (char *)header_name(h, i);
+        size_t nl = h->h[i].name_len;
+        if (name_is(name, nl, "host") || header_is_hop_by_hop(name, nl, conn_val, clen))
+            continue;
+        if (name_is(name, nl, "te")) /* only "trailers" may pass (RFC 9113 8.2.2) */
+            continue;
+        for (size_t k = 0; k < nl; k++)
+            name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
+        nv[n++] = make_nv(name, nl, header_value(h, i), h->h[i].value_len);
+    }
+    return n;
+}
+
+static int on_req_url(http_parser *hp, const char *at, size_t n)
+{
+    h2_stream *st = hp->data;
+    return buffer_append(&st->url, at, n) == 0 ? 0 : -1;
+}
+
+static int on_req_field(http_parser *hp, const char *at, size_t n)
+{
+    h2_stream *st = hp->data;
+    return header_list_add_name(&st->reqh, at, n) == 0 ? 0 : -1;
+}
+
+static int on_req_value(http_parser *hp, const char *at, size_t n)
+{
+    h2_stream *st = hp->data;
+    return header_list_add_value(&st->reqh, at, n) == 0 ? 0 : -1;
+}
+
+static int on_req_headers_complete(http_parser *hp)
+{
+    h2_stream *st = hp->data;
+    h2conn *c = st->conn;
+    nghttp2_nv nv[H2_MAX_REQUEST_FIELDS];
+    size_t n = build_request_nv(st, hp, nv, H2_MAX_REQUEST_FIELDS);
+    st->has_body = (hp->flags & F_CHUNKED) || (hp->content_length > 0 && hp->content_length != ULLONG_MAX);
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_request_body};
+    int32_t id = nghttp2_submit_request(c->session, NULL, nv, n, st->has_body ? &prd : NULL, st);
+    if (id < 0)
+        return -1;
+    st->id = id;
+    return 0;
+}
+
+static int on_req_body(http_parser *hp, const char *at, size_t n)
+{
+    h2_stream *st = hp->data;
+    return buffer_append(&st->body, at, n) == 0 ? 0 : -1;
+}
+
+static int on_req_complete(http_parser *hp)
+{
+    h2_stream *st = hp->data;
+    st->req_eof = 1;
+    http_parser_pause(hp, 1);
+    return 0;
+}
+
+static const http_parser_settings request_settings = {
+    .on_url = on_req_url,
+    .on_header_field = on_req_field,
+    .on_header_value = on_req_value,
+    .on_headers_complete = on_req_headers_complete,
+    .on_body = on_req_body,
+    .on_message_complete = on_req_complete,
+};
+
+int h2_stream_send(h2_stream *st, const void *data, size_t len)
+{
+    if (st->req_eof || len == 0)
+        return 0;
+    size_t done = http_parser_execute(&st->reqp, &request_settings, data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&st->reqp);
+    if (e != HPE_OK && e != HPE_PAUSED) {
+        log_warn("http2 pool: cannot translate the request: %s", http_errno_name(e));
+        return -1;
+    }
+    (void)done;
+    if (st->id > 0 && st->has_body && st->data_deferred &&
+        (buffer_len(&st->body) > 0 || st->req_eof)) {
+        st->data_deferred = 0;
+        nghttp2_session_resume_data(st->conn->session, st->id);
+    }
+    conn_flush(st->conn);
+    return 0;
+}
+
+size_t h2_stream_send_buffered(const h2_stream *st) { return buffer_len(&st->body); }
+
+const char *h2_stream_host_name(const h2_stream *st) { return st->conn->pool->host_name; }
+
+/* Binds r to a new stream on c (the caller checked the room). */
+static void stream_bind(h2conn *c, pool_request *r)
+{
+    http2_pool *p = c->pool;
+    h2_stream *st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        cb_release(&pool_cluster(p)->cb, r->priority, CB_REQUESTS);
+        r->cb->on_failure(r, POOL_FAIL_CONNECT, CB_CONNECTIONS);
+        return;
+    }
+    st->conn = c;
+    st->req = r;
+    http_parser_init(&st->reqp, HTTP_REQUEST);
+    st->reqp.data = st;
+    header_list_init(&st->reqh);
+    header_list_init(&st->resph);
+    buffer_init(&st->url);
+    buffer_init(&st->body);
+    stream_link(c, st);
+    ev_timer_stop(p->loop, &c->timer);
+    r->h2 = st;
+    r->h2pool = p;
+    r->conn = NULL;
+    r->pool = NULL;
+    c->started++;
+    stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_TOTAL);
+    stats_add(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_ACTIVE, 1);
+    host_stat_add(pool_host_stats(p), HOST_STAT_RQ_TOTAL, 1);
+    host_stat_add(pool_host_stats(p), HOST_STAT_RQ_ACTIVE, 1);
+    uint32_t max_rq = pool_cfg(p)->max_requests_per_connection;
+    if (max_rq && c->started >= max_rq) {
+        stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_CX_MAX_REQUESTS);
+        c->state = H2C_DRAINING; /* this stream still runs */
+    }
+    r->cb->on_ready(r, NULL);
+}
+
+/* Binds r to c if max_requests allows; otherwise fails r as overflow. */
+static void bind_or_overflow(h2conn *c, pool_request *r)
+{
+    http2_pool *p = c->pool;
+    if (!cb_try_acquire(&pool_cluster(p)->cb, r->priority, CB_REQUESTS)) {
+        stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_PENDING_OVERFLOW);
+        r->h2pool = NULL;
+        r->cb->on_failure(r, POOL_FAIL_OVERFLOW, CB_REQUESTS);
+        return;
+    }
+    stream_bind(c, r);
+}
+
+/* --- nghttp2 callbacks ---------------------------------------------------- */
+
+static ssize_t on_h2_send(nghttp2_session *session, const uint8_t *data, size_t length, int flags,
+                          void *user_data)
+{
+    (void)session;
+    (void)flags;
+    h2conn *c = user_data;
+    ssize_t n = send(c->fd, data, length, MSG_NOSIGNAL);
+    if (n < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? NGHTTP2_ERR_WOULDBLOCK
+                                                                           : NGHTTP2_ERR_CALLBACK_FAILURE;
+    stats_add(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_TX_BYTES_TOTAL, (uint64_t)n);
+    return n;
+}
+
+static int on_h2_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                        size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                        void *user_data)
+{
+    (void)flags;
+    (void)user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    h2_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (st == NULL || st->in_trailers)
+        return 0; /* trailers cannot be carried to an HTTP/1.1 client here */
+    if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
+        st->status = atoi((const char *)value);
+        return 0;
+    }
+    if (header_list_add_name(&st->resph, (const char *)name, namelen) != 0 ||
+        header_list_add_value(&st->resph, (const char *)value, valuelen) != 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    return 0;
+}
+
+/* Response HEADERS done: hand an http_parser-shaped status up. */
+static void stream_deliver_headers(h2_stream *st)
+{
+    if (st->status < 200) { /* 1xx: skip */
+        header_list_reset(&st->resph);
+        return;
+    }
+    st->response_started = 1;
+    st->in_trailers = 1;
+    if (st->req == NULL)
+        return;
+    http_parser hp;
+    memset(&hp, 0, sizeof(hp));
+    hp.status_code = (unsigned)st->status;
+    hp.http_major = 1;
+    hp.http_minor = 1;
+    size_t n;
+    const char *cl = header_list_get(&st->resph, "content-length", &n);
+    hp.content_length = cl ? strtoull(cl, NULL, 10) : ULLONG_MAX;
+    st->req->cb->on_response_headers(st->req, &hp, &st->resph);
+}
+
+static int on_h2_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    h2conn *c = user_data;
+    switch (frame->hd.type) {
+    case NGHTTP2_SETTINGS:
+        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK))
+            c->settings_seen = 1;
+        break;
+    case NGHTTP2_PING:
+        if (frame->hd.flags & NGHTTP2_FLAG_ACK)
+            ev_timer_stop(c->pool->loop, &c->ping_timeout);
+        break;
+    case NGHTTP2_GOAWAY:
+        stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_CLOSE_NOTIFY);
+        if (c->state != H2C_DRAINING)
+            c->state = H2C_DRAINING;
+        break;
+    case NGHTTP2_HEADERS: {
+        h2_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+        if (st && !st->response_started && frame->headers.cat == NGHTTP2_HCAT_RESPONSE)
+            stream_deliver_headers(st);
+        else if (st && !st->response_started && frame->headers.cat == NGHTTP2_HCAT_HEADERS)
+            stream_deliver_headers(st);
+        if (st && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && st->response_started)
+            st->response_done = 1;
+        break;
+    }
+    case NGHTTP2_DATA: {
+        h2_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+        if (st && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+            st->response_done = 1;
+        break;
+    }
+    default:
+        break;
+    }
+    /* Any frame shows the connection alive (Envoy extends the PING timeout). */
+    if (frame->hd.type != NGHTTP2_PING)
+        ev_timer_stop(c->pool->loop, &c->ping_timeout);
+    return 0;
+}
+
+static int on_h2_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id,
+                            const uint8_t *data, size_t len, void *user_data)
+{
+    (void)flags;
+    (void)user_data;
+    h2_stream *st = nghttp2_session_get_stream_user_data(session, stream_id);
+    if (st && st->req && st->response_started)
+        st->req->cb->on_response_body(st->req, (const char *)data, len);
+    return 0;
+}
+
+/* A stream the peer never processed: refused, or above GOAWAY's last id. */
+static void stream_report_close(h2_stream *st, uint32_t error_code)
+{
+    h2conn *c = st->conn;
+    int done = st->response_done && error_code == NGHTTP2_NO_ERROR;
+    int refused = error_code == NGHTTP2_REFUSED_STREAM;
+    pool_request *r = stream_unbind(st);
+    /* Refused streams were not processed: the router retries them on a
+     * fresh connection as it does for the keep-alive race. */
+    upconn_reset_info info = {!st->response_started, refused, refused || c->started > 1, refused};
+    stream_retire(st);
+    conn_after_stream(c);
+    if (r == NULL)
+        return;
+    if (done)
+        r->cb->on_response_complete(r);
+    else
+        r->cb->on_reset(r, &info);
+}
+
+static int on_h2_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t error_code,
+                              void *user_data)
+{
+    (void)user_data;
+    h2_stream *st = nghttp2_session_get_stream_user_data(session, stream_id);
+    if (st == NULL)
+        return 0;
+    h2conn *c = st->conn;
+    stream_report_close(st, error_code);
+    if (c->state != H2C_DRAINING && c->pool->pending_head)
+        c->want_flush = 1;
+    return 0;
+}
+
+/* HEADERS that never left (GOAWAY arrived first): refused, retried. */
+static int on_h2_frame_not_send(nghttp2_session *session, const nghttp2_frame *frame, int lib_error_code,
+                                void *user_data)
+{
+    (void)lib_error_code;
+    (void)user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    h2_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (st)
+        stream_report_close(st, NGHTTP2_REFUSED_STREAM);
+    return 0;
+}
+
+static nghttp2_session_callbacks *make_callbacks(void)
+{
+    nghttp2_session_callbacks *cbs;
+    if (nghttp2_session_callbacks_new(&cbs) != 0)
+        return NULL;
+    nghttp2_session_callbacks_set_send_callback(cbs, on_h2_send);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_h2_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_h2_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_h2_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_h2_stream_close);
+    nghttp2_session_callbacks_set_on_frame_not_send_callback(cbs, on_h2_frame_not_send);
+    return cbs;
+}
+
+/* --- connection I/O -------------------------------------------------------------- */
+
+/* Runs a deferred conn_destroy once nghttp2 has returned. Returns 1 if c is gone. */
+static int conn_reap(h2conn *c)
+{
+    if (!c->destroy_pending)
+        return 0;
+    c->destroy_pending = 0;
+    conn_destroy(c, c->destroy_remote);
+    return 1;
+}
+
+static void conn_flush(h2conn *c)
+{
+    if (c->in_session || c->dead) {
+        c->want_flush = 1;
+        return;
+    }
+    int rc = 0;
+    do {
+        c->want_flush = 0;
+        c->in_session = 1;
+        rc = nghttp2_session_send(c->session);
+        c->in_session = 0;
+        if (conn_reap(c))
+            return;
+    } while (rc == 0 && c->want_flush);
+    if (rc != 0) {
+        conn_destroy(c, 1);
+        return;
+    }
+    if (nghttp2_session_want_write(c->session))
+        ev_io_start(c->pool->loop, &c->wio);
+    else
+        ev_io_stop(c->pool->loop, &c->wio);
+    if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))
+        conn_destroy(c, 0);
+    else if (c->state == H2C_DRAINING && c->n_streams == 0)
+        conn_destroy(c, 0);
+}
+
+static void conn_on_read(h2conn *c)
+{
+    uint8_t buf[H2CONN_READ_CHUNK];
+    ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        conn_destroy(c, 1);
+        return;
+    }
+    http2_pool *p = c->pool;
+    stats_add(pool_stats(p), CLUSTER_STAT_UPSTREAM_CX_RX_BYTES_TOTAL, (uint64_t)n);
+    c->in_session = 1;
+    ssize_t rc = nghttp2_session_mem_recv(c->session, buf, (size_t)n);
+    c->in_session = 0;
+    if (conn_reap(c)) {
+        pool_dispatch_pending(p);
+        return;
+    }
+    if (rc < 0) {
+        stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_CX_PROTOCOL_ERROR);
+        conn_destroy(c, 1);
+        return;
+    }
+    c->want_flush = 0;
+    conn_flush(c);
+    pool_dispatch_pending(p);
+}
+
+static void on_conn_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    conn_on_read(w->data);
+}
+
+static int conn_start_session(h2conn *c)
+{
+    const http2_options *o = &pool_cfg(c->pool)->h2;
+    nghttp2_session_callbacks *cbs = make_callbacks();
+    if (cbs == NULL)
+        return -1;
+    int rc = nghttp2_session_client_new(&c->session, cbs, c);
+    nghttp2_session_callbacks_del(cbs);
+    if (rc != 0)
+        return -1;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, o->initial_stream_window_size},
+        {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, o->hpack_table_size},
+    };
+    if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0)
+        return -1;
+    int32_t extra = (int32_t)o->initial_connection_window_size - NGHTTP2_INITIAL_CONNECTION_WINDOW_SIZE;
+    if (extra > 0)
+        nghttp2_submit_window_update(c->session, NGHTTP2_FLAG_NONE, 0, extra);
+    return 0;
+}
+
+static void conn_connected(h2conn *c)
+{
+    http2_pool *p = c->pool;
+    ev_timer_stop(p->loop, &c->timer);
+    ev_io_stop(p->loop, &c->wio);
+    p->n_connecting--;
+    if (conn_start_session(c) != 0) {
+        conn_destroy(c, 0);
+        return;
+    }
+    c->state = H2C_OPEN;
+    ev_io_start(p->loop, &c->rio);
+    uint64_t interval = pool_cfg(p)->h2.keepalive_interval_ms;
+    if (interval) {
+        ev_timer_set(&c->ping_timer, (double)interval / 1000.0, (double)interval / 1000.0);
+        ev_timer_start(p->loop, &c->ping_timer);
+    }
+    conn_flush(c);
+}
+
+static void on_conn_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    h2conn *c = w->data;
+    if (c->state == H2C_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0) {
+            stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
+            host_stat_add(pool_host_stats(c->pool), HOST_STAT_CX_CONNECT_FAIL, 1);
+            conn_destroy(c, 1);
+            return;
+        }
+        conn_connected(c);
+        return;
+    }
+    conn_flush(c);
+}
+
+static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    h2conn *c = w->data;
+    if (c->state == H2C_CONNECTING) {
+        stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
+        stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_CONNECT_TIMEOUT);
+        host_stat_add(pool_host_stats(c->pool), HOST_STAT_CX_CONNECT_FAIL, 1);
+        conn_destroy(c, 0);
+        return;
+    }
+    if (c->n_streams == 0) {
+        stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_IDLE_TIMEOUT);
+        conn_destroy(c, 0);
+    }
+}
+
+/* connection_keepalive: a PING every interval, answered within timeout. */
+static void on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    h2conn *c = w->data;
+    if (ev_is_active(&c->ping_timeout))
+        return;
+    if (nghttp2_submit_ping(c->session, NGHTTP2_FLAG_NONE, NULL) != 0)
+        return;
+    uint64_t t = pool_cfg(c->pool)->h2.keepalive_timeout_ms;
+    if (t) {
+        ev_timer_set(&c->ping_timeout, (double)t / 1000.0, 0.);
+        ev_timer_start(loop, &c->ping_timeout);
+    }
+    conn_flush(c);
+}
+
+static void on_ping_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    h2conn *c = w->data;
+    log_info("http2 pool %s: keepalive PING not answered, closing", c->pool->host_name);
+    conn_destroy(c, 0);
+}
+
+/* --- connection lifecycle ------------------------------------------------------ */
+
+static void set_socket_options(int fd, const cluster_config *cfg)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (!cfg->tcp_keepalive)
+        return;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    if (cfg->keepalive_probes)
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cfg->keepalive_probes, sizeof(int));
+    if (cfg->keepalive_time)
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &cfg->keepalive_time, sizeof(int));
+    if (cfg->keepalive_interval)
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &cfg->keepalive_interval, sizeof(int));
+}
+
+/* Fails pending requests no open or opening connection will serve. */
+static void fail_unservable_pending(http2_pool *p, pool_failure why)
+{
+    if (p->n_connecting > 0)
+        return;
+    for (h2conn *c = p->conns; c; c = c->next) {
+        if (c->state == H2C_OPEN)
+            return;
+    }
+    while (p->pending_head) {
+        pool_request *r = p->pending_head;
+        pending_remove(p, r);
+        r->cb->on_failure(r, why, CB_CONNECTIONS);
+    }
+}
+
+static void conn_close_socket(h2conn *c)
+{
+    struct ev_loop *loop = c->pool->loop;
+    ev_io_stop(loop, &c->rio);
+    ev_io_stop(loop, &c->wio);
+    ev_timer_stop(loop, &c->timer);
+    ev_timer_stop(loop, &c->ping_timer);
+    ev_timer_stop(loop, &c->ping_timeout);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
+/* Resets every stream of a dying connection (the router may retry them). */
+static void conn_reset_streams(h2conn *c)
+{
+    while (c->streams) {
+        h2_stream *st = c->streams;
+        pool_request *r = stream_unbind(st);
+        upconn_reset_info info = {!st->response_started, st->id == 0, c->started > 1, 0};
+        stream_unlink(c, st);
+        stream_free(st);
+        if (r) {
+            stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_DESTROY_WITH_ACTIVE_RQ);
+            r->cb->on_reset(r, &info);
+        }
+    }
+}
+
+static void conn_destroy(h2conn *c, int remote)
+{
+    if (c->dead)
+        return;
+    if (c->in_session) {
+        c->destroy_pending = 1;
+        c->destroy_remote = remote;
+        return;
+    }
+    http2_pool *p = c->pool;
+    stats_scope *st = pool_stats(p);
+    int was_connecting = c->state == H2C_CONNECTING;
+    c->dead = 1;
+    conn_close_socket(c);
+    conn_unlink(p, c);
+    if (was_connecting)
+        p->n_connecting--;
+    cb_release(&pool_cluster(p)->cb, PRIORITY_DEFAULT, CB_CONNECTIONS);
+    stats_dec(st, CLUSTER_STAT_UPSTREAM_CX_ACTIVE);
+    host_stat_add(pool_host_stats(p), HOST_STAT_CX_ACTIVE, -1);
+    stats_inc(st, CLUSTER_STAT_UPSTREAM_CX_DESTROY);
+    stats_inc(st, remote ? CLUSTER_STAT_UPSTREAM_CX_DESTROY_REMOTE : CLUSTER_STAT_UPSTREAM_CX_DESTROY_LOCAL);
+    /* Detach stream pointers from the session before anyone can re-enter. */
+    for (h2_stream *s = c->streams; s; s = s->next) {
+        if (s->id > 0 && c->session)
+            nghttp2_session_set_stream_user_data(c->session, s->id, NULL);
+    }
+    conn_reset_streams(c);
+    nghttp2_session_del(c->session);
+    free(c);
+    if (was_connecting)
+        fail_unservable_pending(p, POOL_FAIL_CONNECT);
+    pool_dispatch_pending(p);
+}
+
+static int conn_open(http2_pool *p)
+{
+    const cluster_config *cfg = pool_cfg(p);
+    const cluster_host *h = &cfg->hosts[p->host];
+    stats_scope *st = pool_stats(p);
+    int fd = socket(h->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    h2conn *c = fd >= 0 ? calloc(1, sizeof(*c)) : NULL;
+    if (c == NULL) {
+        if (fd >= 0)
+            close(fd);
+        cb_release(&pool_cluster(p)->cb, PRIORITY_DEFAULT, CB_CONNECTIONS);
+        return -1;
+    }
+    set_socket_options(fd, cfg);
+    c->pool = p;
+    c->fd = fd;
+    c->state = H2C_CONNECTING;
+    ev_io_init(&c->rio, on_conn_readable, fd, EV_READ);
+    ev_io_init(&c->wio, on_conn_writable, fd, EV_WRITE);
+    ev_timer_init(&c->timer, on_conn_timer, (double)cfg->connect_timeout_ms / 1000.0, 0.);
+    ev_timer_init(&c->ping_timer, on_ping_timer, 1., 0.);
+    ev_timer_init(&c->ping_timeout, on_ping_timeout, 1., 0.);
+    c->rio.data = c->wio.data = c->timer.data = c->ping_timer.data = c->ping_timeout.data = c;
+    conn_link(p, c);
+    p->n_connecting++;
+    stats_inc(st, CLUSTER_STAT_UPSTREAM_CX_TOTAL);
+    stats_inc(st, CLUSTER_STAT_UPSTREAM_CX_HTTP2_TOTAL);
+    stats_add(st, CLUSTER_STAT_UPSTREAM_CX_ACTIVE, 1);
+    host_stat_add(pool_host_stats(p), HOST_STAT_CX_TOTAL, 1);
+    host_stat_add(pool_host_stats(p), HOST_STAT_CX_ACTIVE, 1);
+    int rc = connect(fd, (const struct sockaddr *)&h->addr, h->addrlen);
+    if (rc != 0 && errno != EINPROGRESS) {
+        stats_inc(st, CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
+        host_stat_add(pool_host_stats(p), HOST_STAT_CX_CONNECT_FAIL, 1);
+        conn_destroy(c, 1);
+        return 0;
+    }
+    ev_io_start(p->loop, &c->wio);
+    ev_timer_start(p->loop, &c->timer);
+    return 0;
+}
+
+/* Streams the connections being opened will take (configured limit each). */
+static size_t connecting_capacity(const http2_pool *p)
+{
+    size_t cap = 0;
+    uint32_t limit = pool_cfg(p)->h2.max_concurrent_streams;
+    for (const h2conn *c = p->conns; c; c = c->next) {
+        if (c->state == H2C_CONNECTING || (c->state == H2C_OPEN && !c->settings_seen))
+            cap += limit;
+    }
+    return cap;
+}
+
+/* Opens a connection for pending work if the breaker (or an empty pool) allows. */
+static void maybe_open_connection(http2_pool *p)
+{
+    dp_cluster *dc = pool_cluster(p);
+    if (p->n_pending <= connecting_capacity(p))
+        return;
+    if (cb_try_acquire(&dc->cb, PRIORITY_DEFAULT, CB_CONNECTIONS)) {
+        conn_open(p);
+        return;
+    }
+    stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_CX_OVERFLOW);
+    if (p->n_conns == 0) { /* Envoy: a pool with no connection opens one anyway */
+        cb_force_acquire(&dc->cb, PRIORITY_DEFAULT, CB_CONNECTIONS);
+        conn_open(p);
+    }
+}
+
+static h2conn *find_room(http2_pool *p)
+{
+    for (h2conn *c = p->conns; c; c = c->next) {
+        if (!c->dead && conn_has_room(c))
+            return c;
+    }
+    return NULL;
+}
+
+/* Binds pending requests to connections with room; opens more if needed. */
+static void pool_dispatch_pending(http2_pool *p)
+{
+    while (p->pending_head) {
+        h2conn *c = find_room(p);
+        if (c == NULL)
+            break;
+        pool_request *r = p->pending_head;
+        pending_remove(p, r);
+        bind_or_overflow(c, r);
+        conn_flush(c);
+    }
+    if (p->pending_head)
+        maybe_open_connection(p);
+}
+
+/* --- public ---------------------------------------------------------------------- */
+
+void http2_pool_new_request(http2_pool *p, pool_request *r)
+{
+    r->conn = NULL;
+    r->pool = NULL;
+    r->h2 = NULL;
+    r->h2pool = NULL;
+    /* A retry (want_fresh) after a refused stream may take any connection
+     * with room: draining ones, where it was refused, never have room. */
+    h2conn *c = (!p->pending_head || r->want_fresh) ? find_room(p) : NULL;
+    if (c) {
+        bind_or_overflow(c, r);
+        conn_flush(c);
+        return;
+    }
+    if (!cb_try_acquire(&pool_cluster(p)->cb, r->priority, CB_PENDING)) {
+        stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_PENDING_OVERFLOW);
+        r->cb->on_failure(r, POOL_FAIL_OVERFLOW, CB_PENDING);
+        return;
+    }
+    pending_push(p, r);
+    maybe_open_connection(p);
+}
+
+void http2_pool_cancel(pool_request *r)
+{
+    http2_pool *p = r->h2pool;
+    if (p == NULL)
+        return;
+    if (r->h2 == NULL) {
+        pending_remove(p, r);
+        stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_CANCELLED);
+        return;
+    }
+    h2_stream *st = r->h2;
+    h2conn *c = st->conn;
+    stream_unbind(st);
+    stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_TX_RESET);
+    if (st->id > 0 && !st->response_done) {
+        nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+        conn_flush(c); /* the stream closes, and is freed, when nghttp2 says so */
+        return;
+    }
+    if (st->id <= 0) {
+        stream_retire(st);
+        conn_after_stream(c);
+    }
+}
+
+http2_pool *http2_pool_create(struct ev_loop *loop, worker_cluster *wc, size_t host_index)
+{
+    http2_pool *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    p->loop = loop;
+    p->wc = wc;
+    p->host = host_index;
+    const cluster_host *h = &wc->dc->cfg->hosts[host_index];
+    snprintf(p->host_name, sizeof(p->host_name), h->addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+             h->ip, h->port);
+    return p;
+}
+
+void http2_pool_drain(http2_pool *p)
+{
+    p->draining = 1;
+    h2conn *c = p->conns;
+    while (c) {
+        h2conn *next = c->next;
+        if (c->n_streams == 0)
+            conn_destroy(c, 0);
+        else if (c->state != H2C_CONNECTING)
+            conn_start_draining(c);
+        c = next;
+    }
+}
+
+int http2_pool_empty(const http2_pool *p) { return p->n_conns == 0 && p->n_pending == 0; }
+
+void http2_pool_destroy(http2_pool *p)
+{
+    if (p == NULL)
+        return;
+    p->draining = 1;
+    while (p->pending_head)
+        pending_remove(p, p->pending_head);
+    while (p->conns)
+        conn_destroy(p->conns, 0);
+    free(p);
+}

@@ -1,0 +1,224 @@
+#!/bin/bash
+# End to end: HTTP/2 upstreams (issue 5) with real peers on 127.0.0.1:
+# xdsnode (testdata/e2e/http2.yaml), nghttpd --no-tls as the h2c upstream,
+# nginx h2c upstreams (GOAWAY after keepalive_requests, slow streams whose
+# per-connection concurrency its access log shows), a silent h2c peer for
+# keepalive PINGs, nginx HTTP/1.1; h2load and curl as HTTP/1.1 and HTTP/2
+# clients, and a rapid-reset client (tests/e2e/tools/h2_rapid_reset.py).
+set -u
+. "$(dirname "$0")/lib.sh"
+
+NGHTTPD=/usr/sbin/nghttpd
+URL=http://127.0.0.1:10281
+cfg=(-c testdata/e2e/http2.yaml --config-yaml "$ADMIN_ANY_PORT")
+PEER_PIDS=()
+cleanup_peers() {
+    for pid in "${PEER_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+}
+trap 'cleanup_peers; cleanup_nginx; cleanup_e2e' EXIT
+
+# wait_port PORT: until something accepts on 127.0.0.1:PORT.
+wait_port() {
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# nghttpd: h2c, prior knowledge, up to 2000 streams per connection.
+H2WWW="$E2E_TMP/h2www"
+mkdir -p "$H2WWW"
+echo "hello from nghttpd" >"$H2WWW/index.html"
+head -c 300000 /dev/urandom >"$H2WWW/big.bin"
+"$NGHTTPD" -a 127.0.0.1 -d "$H2WWW" --no-tls --echo-upload -m 2000 18281 >"$E2E_TMP/nghttpd.log" 2>&1 &
+PEER_PIDS+=($!)
+wait_port 18281 || { fail "nghttpd starts" "see $E2E_TMP/nghttpd.log"; exit 1; }
+
+# nginx h2c: :18282 sends GOAWAY every 20 streams, :18283 holds /sleep.
+NG="$E2E_TMP/ngh2"
+mkdir -p "$NG/www" "$NG/tmp"
+echo "hello from nginx h2" >"$NG/www/index.html"
+cat >"$NG/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
+daemon off;
+master_process off;
+worker_processes 1;
+pid $NG/nginx.pid;
+error_log $NG/error.log warn;
+events { worker_connections 1024; }
+http {
+    log_format streams '\$server_port \$connection \$msec \$request_time';
+    access_log $NG/access.log streams;
+    client_body_temp_path $NG/tmp/body;
+    proxy_temp_path $NG/tmp/proxy;
+    fastcgi_temp_path $NG/tmp/fcgi;
+    uwsgi_temp_path $NG/tmp/uwsgi;
+    scgi_temp_path $NG/tmp/scgi;
+    server { listen 127.0.0.1:18282 http2; root $NG/www; keepalive_requests 20; }
+    server {
+        listen 127.0.0.1:18283 http2;
+        root $NG/www;
+        keepalive_requests 100000;
+        location = /sleep { echo_sleep 0.5; echo slept; }
+    }
+}
+CONF
+nginx -c "$NG/nginx.conf" -p "$NG" >"$NG/stdout.log" 2>&1 &
+NGINX_PIDS+=($!)
+wait_port 18283 || { fail "nginx h2c starts" "$(cat "$NG/error.log")"; exit 1; }
+
+# A silent h2c peer: sends its SETTINGS, then never answers anything.
+python3 - 18284 >"$E2E_TMP/silent.log" 2>&1 <<'PY' &
+import socket, sys, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+def serve(c):
+    c.sendall(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+    while c.recv(65536):
+        pass
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+PEER_PIDS+=($!)
+wait_port 18284 || { fail "silent peer starts" "$(cat "$E2E_TMP/silent.log")"; exit 1; }
+
+start_nginx h1up 18291 || exit 1
+
+# h2load over HTTP/1.1: "CODES" of its status line.
+h1load() {
+    local host=$1
+    shift
+    h2load --h1 -H ":authority: $host" "$@" 2>&1 | sed -n 's/^status codes: //p'
+}
+
+if ! start_node h2 "${cfg[@]}" --concurrency 2; then
+    fail "node starts" "see log"
+    exit 1
+fi
+pass "node starts with HTTP/2 clusters"
+
+# --- protocol choice and translation ----------------------------------------
+expect_eq "GET through explicit http2_protocol_options" \
+    "$(curl -s -H 'Host: h2.test' "$URL/index.html")" "hello from nghttpd"
+expect_eq "GET through legacy Cluster.http2_protocol_options" \
+    "$(curl -s -H 'Host: legacy.test' "$URL/index.html")" "hello from nghttpd"
+check "cluster h2 spoke HTTP/2 (upstream_cx_http2_total >= 1)" test "$(stat cluster.h2.upstream_cx_http2_total)" -ge 1
+expect_eq "cluster h2 opened no HTTP/1.1 connection" "$(stat cluster.h2.upstream_cx_http1_total)" 0
+expect_eq "explicit http_protocol_options stays HTTP/1.1" \
+    "$(curl -s -H 'Host: other.test' "$URL/")" "hello from h1up"
+expect_eq "upstream_cx_http1_total for the HTTP/1.1 cluster" "$(stat cluster.h1.upstream_cx_http1_total)" 1
+big_sha=$(sha256sum <"$H2WWW/big.bin" | cut -d' ' -f1)
+got=$(curl -s -H 'Host: h2.test' "$URL/big.bin" | sha256sum | cut -d' ' -f1)
+expect_eq "300 KB response body in DATA frames -> content-length" "$got" "$big_sha"
+got=$(curl -s -H 'Host: h2.test' --data-binary @"$H2WWW/big.bin" "$URL/echo" | sha256sum | cut -d' ' -f1)
+expect_eq "content-length request body -> DATA frames (echo)" "$got" "$big_sha"
+got=$(curl -s -H 'Host: h2.test' -H 'Transfer-Encoding: chunked' --data-binary @"$H2WWW/big.bin" \
+    "$URL/echo" | sha256sum | cut -d' ' -f1)
+expect_eq "chunked request body -> DATA frames (echo)" "$got" "$big_sha"
+hdrs=$(curl -s -D - -o /dev/null -H 'Host: h2.test' -H 'Connection: keep-alive, x-hop' -H 'x-hop: 1' \
+    "$URL/index.html" | tr -d '\r')
+expect_contains "response carries x-envoy-upstream-service-time" "$hdrs" "x-envoy-upstream-service-time:"
+expect_contains "HTTP/1.1 response from an HTTP/2 upstream" "$hdrs" "HTTP/1.1 200 OK"
+
+# --- the user's story: 1,000 HTTP/1.1 connections, at most 2 upstream ----------
+codes=$(h1load h2.test -n 10000 -c 1000 "$URL/index.html")
+used=$(stat cluster.h2.upstream_cx_total)
+expect_eq "10000 requests on 1000 HTTP/1.1 connections all 2xx" "$codes" "10000 2xx, 0 3xx, 0 4xx, 0 5xx"
+check "cluster h2 reached nghttpd over at most --concurrency (2) connections in all (used $used)" \
+    test "$used" -le 2 -a "$used" -ge 1
+expect_eq "upstream_rq_active back to 0" "$(stat cluster.h2.upstream_rq_active)" 0
+clusters=$(curl -s "http://$ADMIN/clusters")
+expect_contains "/clusters per-host rq_active for the HTTP/2 host" "$clusters" "h2::127.0.0.1:18281::rq_active::0"
+
+# --- max_concurrent_streams: 10, 50 concurrent requests ---------------------------
+: >"$NG/access.log.mark"
+lines_before=$(wc -l <"$NG/access.log")
+codes=$(h1load mcs.test -n 50 -c 50 "$URL/sleep")
+expect_eq "50 concurrent slow requests all 2xx" "$codes" "50 2xx, 0 3xx, 0 4xx, 0 5xx"
+# nginx's view: per connection, the most streams in flight at once.
+per_conn=$(tail -n +"$((lines_before + 1))" "$NG/access.log" | awk '$1 == 18283' | python3 -c '
+import sys, collections
+ev = collections.defaultdict(list)
+for line in sys.stdin:
+    port, conn, end, took = line.split()
+    end_ms = round(float(end) * 1000); start_ms = end_ms - round(float(took) * 1000)
+    ev[conn] += [(start_ms, 1), (end_ms, -1)]
+peaks = []
+for conn, e in ev.items():
+    cur = peak = 0
+    for _, d in sorted(e, key=lambda x: (x[0], x[1])):
+        cur += d; peak = max(peak, cur)
+    peaks.append(peak)
+print(len(peaks), max(peaks) if peaks else 0)')
+nconn=${per_conn% *}
+peak=${per_conn#* }
+check "several upstream connections (nginx saw $nconn, at least 5)" test "$nconn" -ge 5
+check "none carried more than 10 streams at once (peak $peak)" test "$peak" -le 10 -a "$peak" -ge 1
+
+# --- max_requests_per_connection: 100 rotates with zero failures -----------------
+codes=$(h1load rotate.test -n 3000 -c 50 "$URL/index.html")
+expect_eq "3000 requests with max_requests_per_connection 100 all 2xx" "$codes" "3000 2xx, 0 3xx, 0 4xx, 0 5xx"
+rot=$(stat cluster.h2rotate.upstream_cx_max_requests)
+check "connections rotated (upstream_cx_max_requests $rot >= 29)" test "$rot" -ge 29
+check "upstream_cx_total >= 30" test "$(stat cluster.h2rotate.upstream_cx_total)" -ge 30
+
+# --- GOAWAY mid-load: nginx closes every connection after 20 streams -------------
+codes=$(h1load goaway.test -n 3000 -c 50 "$URL/index.html")
+expect_eq "3000 requests through upstream GOAWAYs: zero client-visible failures" "$codes" \
+    "3000 2xx, 0 3xx, 0 4xx, 0 5xx"
+check "the upstream sent GOAWAY (upstream_cx_close_notify > 0)" test "$(stat cluster.h2goaway.upstream_cx_close_notify)" -gt 0
+expect_eq "upstream_rq_active back to 0 after GOAWAYs" "$(stat cluster.h2goaway.upstream_rq_active)" 0
+
+# --- connection_keepalive: an unanswered PING closes the connection ----------------
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: silent.test' "$URL/")
+expect_eq "a silent upstream times the request out" "$code" 504
+for _ in $(seq 1 100); do
+    [ "$(stat cluster.h2silent.upstream_cx_active)" = 0 ] && break
+    sleep 0.05
+done
+expect_eq "the PING timeout closed the silent connection" "$(stat cluster.h2silent.upstream_cx_active)" 0
+check "answered PINGs keep connections (nghttpd connection still open)" \
+    test "$(stat cluster.h2.upstream_cx_active)" -ge 1
+
+# --- HTTP/2 downstream (codec_type AUTO: the preface selects it) ------------------
+H2C=(curl -s --http2-prior-knowledge)
+out=$("${H2C[@]}" -o /dev/null -w '%{http_version} %{http_code}' -H 'Host: h2.test' "$URL/index.html")
+expect_eq "HTTP/2 client on an AUTO listener gets HTTP/2 200" "$out" "2 200"
+expect_eq "HTTP/2 -> HTTP/2 (nghttpd) body" "$("${H2C[@]}" -H 'Host: h2.test' "$URL/index.html")" "hello from nghttpd"
+got=$("${H2C[@]}" -H 'Host: h2.test' --data-binary @"$H2WWW/big.bin" "$URL/echo" | sha256sum | cut -d' ' -f1)
+expect_eq "HTTP/2 -> HTTP/2 request and response bodies (echo)" "$got" "$big_sha"
+expect_eq "HTTP/2 -> HTTP/1.1 (nginx) body" "$("${H2C[@]}" -H 'Host: other.test' "$URL/")" "hello from h1up"
+got=$("${H2C[@]}" -H 'Host: other.test' --data-binary @"$H2WWW/big.bin" "$URL/echo" | sha256sum | cut -d' ' -f1)
+expect_eq "HTTP/2 -> HTTP/1.1 request body with content-length (nginx echo)" "$got" "$big_sha"
+got=$("${H2C[@]}" -H 'Host: other.test' -H 'content-length:' --data-binary @"$H2WWW/big.bin" "$URL/echo" \
+    | sha256sum | cut -d' ' -f1)
+expect_eq "HTTP/2 -> HTTP/1.1 request body without content-length (chunked upstream)" "$got" "$big_sha"
+hdrs=$("${H2C[@]}" -D - -o /dev/null -H 'Host: other.test' "$URL/missing-file" | tr -d '\r')
+expect_contains "HTTP/2 response status from an HTTP/1.1 upstream" "$hdrs" "HTTP/2 404"
+check "no connection-specific header in the HTTP/2 response" bash -c "! grep -qi '^\(connection\|transfer-encoding\|keep-alive\):' <<<'$hdrs'"
+codes=$(h2load -n 5000 -c 10 -m 20 -H ':authority: h2.test' "$URL/index.html" 2>&1 | sed -n 's/^status codes: //p')
+expect_eq "h2load: 5000 requests as 20 streams x 10 HTTP/2 connections all 2xx" "$codes" \
+    "5000 2xx, 0 3xx, 0 4xx, 0 5xx"
+codes=$(h2load -n 2000 -c 4 -m 10 -H ':authority: goaway.test' "$URL/index.html" 2>&1 | sed -n 's/^status codes: //p')
+expect_eq "HTTP/2 both sides through upstream GOAWAYs: zero failures" "$codes" "2000 2xx, 0 3xx, 0 4xx, 0 5xx"
+
+# Rapid reset: HEADERS + RST_STREAM floods one connection; it is closed with
+# GOAWAY ENHANCE_YOUR_CALM (11) while another client keeps being served.
+python3 tests/e2e/tools/h2_rapid_reset.py 127.0.0.1 10281 h2.test 20000 >"$E2E_TMP/rr.out" 2>&1 &
+rr_pid=$!
+other=$(for _ in $(seq 1 20); do "${H2C[@]}" -o /dev/null -w '%{http_code}\n' -H 'Host: h2.test' "$URL/index.html"; done \
+    | sort | uniq -c | awk '{print $2":"$1}' | tr '\n' ' ')
+wait "$rr_pid"
+rr=$(cat "$E2E_TMP/rr.out")
+expect_contains "rapid-reset connection gets GOAWAY ENHANCE_YOUR_CALM" "$rr" "goaway=11"
+expect_contains "rapid-reset connection is closed" "$rr" "closed=yes"
+expect_eq "another client is served during the flood" "$other" "200:20 "
+expect_eq "and after it" "$("${H2C[@]}" -H 'Host: h2.test' "$URL/index.html")" "hello from nghttpd"
+
+quit_node
+expect_eq "node exits 0 on /quitquitquit after HTTP/2 traffic" "$EXIT_CODE" 0
+check "no sanitizer report (HTTP/2 node)" node_log_clean h2
