@@ -31,9 +31,13 @@ typedef struct {
     cb_thresholds limits[PRIORITY_COUNT];
     _Atomic uint32_t counts[PRIORITY_COUNT][CB_RESOURCE_COUNT];
     stats_scope *stats; /* cluster scope for the circuit_breakers.*_open gauges, or NULL */
+    _Atomic int retired; /* a newer generation owns the gauges */
 } circuit_breakers;
 
 void cb_init(circuit_breakers *cb, const cb_thresholds limits[PRIORITY_COUNT], stats_scope *stats);
+/* The cluster's stats scope now belongs to a newer generation: this one
+ * keeps counting (its connections drain) but stops writing the gauges. */
+void cb_retire(circuit_breakers *cb);
 
 /* Takes one unit of `r` if it is below its limit. Returns 1 if taken, 0
  * if the limit is reached (the caller counts the overflow). */

@@ -33,6 +33,7 @@ void cb_init(circuit_breakers *cb, const cb_thresholds limits[PRIORITY_COUNT], s
             atomic_init(&cb->counts[p][r], 0);
     }
     cb->stats = stats;
+    atomic_init(&cb->retired, 0);
     for (int p = 0; p < PRIORITY_COUNT; p++) {
         for (int r = 0; r < CB_RESOURCE_COUNT; r++)
             update_gauge(cb, p, (cb_resource)r, 0);
@@ -74,9 +75,11 @@ static int tracks_remaining(const circuit_breakers *cb, int priority, cb_resourc
     return t->track_remaining && !(r == CB_RETRIES && t->has_retry_budget);
 }
 
+void cb_retire(circuit_breakers *cb) { atomic_store_explicit(&cb->retired, 1, memory_order_relaxed); }
+
 static void update_gauge(circuit_breakers *cb, int priority, cb_resource r, uint32_t now)
 {
-    if (cb->stats == NULL)
+    if (cb->stats == NULL || atomic_load_explicit(&cb->retired, memory_order_relaxed))
         return;
     uint32_t limit = cb_limit(cb, priority, r);
     stats_set(cb->stats, (size_t)open_gauge[priority][r], now >= limit ? 1 : 0);

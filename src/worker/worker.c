@@ -185,6 +185,7 @@ static void worker_swap(worker *w, dp_snapshot *snap)
         return;
     }
     size_t old_n = w->snap ? w->snap->n : 0;
+    pthread_mutex_lock(&w->pools_mu); /* readers walk cur and draining */
     for (size_t i = 0; i < snap->n; i++) {
         for (size_t j = 0; j < old_n; j++) {
             if (w->cur[j] && w->cur[j]->dc == snap->clusters[i]) {
@@ -196,7 +197,6 @@ static void worker_swap(worker *w, dp_snapshot *snap)
         if (cur[i] == NULL)
             cur[i] = cluster_create(w, snap->clusters[i]);
     }
-    pthread_mutex_lock(&w->pools_mu);
     for (size_t j = 0; j < old_n; j++) {
         if (w->cur[j])
             cluster_start_draining(w, w->cur[j]);

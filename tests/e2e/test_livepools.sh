@@ -245,6 +245,9 @@ check "old pool drains: its in-flight and queued requests done, connections clos
 new=$(nginx_new_conns $UP1 "$before")
 check "after lowering to 2: at most 2 new upstream connections under load (nginx saw $new)" test "$new" -le 2
 check "the new pool holds the limit" test "$(pool_sum '.cluster == "backend"' '.connections.total')" -le 2
+expect_eq "cx_open gauge follows the new limit (old generation retired)" \
+    "$(stat cluster.backend.circuit_breakers.default.cx_open)" 1
+expect_eq "remaining_cx follows the new limit" "$(stat cluster.backend.circuit_breakers.default.remaining_cx)" 0
 wait "$wrk_pid"
 check "lowering: no failed request (wrk: no non-2xx, no socket errors)" \
     bash -c "! grep -q 'Non-2xx\|Socket errors' '$E2E_TMP/wrk-lower.out'"

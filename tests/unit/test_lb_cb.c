@@ -237,3 +237,21 @@ Test(circuit_breaker, retry_budget_overrides_max_retries)
     cr_assert_not(cb_try_acquire(&cb, PRIORITY_DEFAULT, CB_RETRIES));
     cr_assert_eq(cb_limit(&cb, PRIORITY_HIGH, CB_RETRIES), 3, "HIGH keeps max_retries");
 }
+
+Test(circuit_breaker, retired_generation_leaves_the_gauges_alone)
+{
+    stats_scope *st = cluster_stats_scope_create("c");
+    cb_thresholds t[PRIORITY_COUNT] = {thresholds_with(8, UINT32_MAX, 1), thresholds_with(8, UINT32_MAX, 0)};
+    circuit_breakers old_cb, new_cb;
+    cb_init(&old_cb, t, st);
+    cr_assert(cb_try_acquire(&old_cb, PRIORITY_DEFAULT, CB_CONNECTIONS));
+    t[PRIORITY_DEFAULT].max_connections = 2;
+    cb_retire(&old_cb);
+    cb_init(&new_cb, t, st);
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_DEFAULT_REMAINING_CX), 2);
+    cb_release(&old_cb, PRIORITY_DEFAULT, CB_CONNECTIONS); /* an old connection closes */
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_DEFAULT_REMAINING_CX), 2, "the old limit 8 is not written back");
+    cr_assert(cb_try_acquire(&new_cb, PRIORITY_DEFAULT, CB_CONNECTIONS));
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_DEFAULT_REMAINING_CX), 1);
+    stats_scope_unref(st);
+}
