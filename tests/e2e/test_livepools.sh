@@ -13,11 +13,15 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 CP="$BUILD/xdsnode-cp"
-UP1=18191
-UP2=18192
-HOLE=18193
-DEAD=18194
-URL=http://127.0.0.1:10191
+# Ports: LIVEPOOLS_PORT_BASE+1..4 for the upstreams (default 18190),
+# LIVEPOOLS_LISTEN_PORT for the node's listener (default 10191).
+BASE=${LIVEPOOLS_PORT_BASE:-18190}
+UP1=$((BASE + 1))
+UP2=$((BASE + 2))
+HOLE=$((BASE + 3))
+DEAD=$((BASE + 4))
+LPORT=${LIVEPOOLS_LISTEN_PORT:-10191}
+URL=http://127.0.0.1:$LPORT
 SCN="$E2E_TMP/scenario.yaml"
 E2E_DIR=$(dirname "$0")
 
@@ -153,7 +157,8 @@ write_scenario v1 8 30 5 3 none
 CP_PID=$!
 NODE_PIDS+=("$CP_PID")
 wait_for 5 test -s "$E2E_TMP/cp.port" || { fail "control plane starts" "$(cat "$E2E_TMP/cp.stderr")"; exit 1; }
-sed "s/port_value: 15010/port_value: $(cat "$E2E_TMP/cp.port")/" testdata/e2e/livepools.yaml >"$E2E_TMP/boot.yaml"
+sed "s/port_value: 15010/port_value: $(cat "$E2E_TMP/cp.port")/; s/port_value: 10191/port_value: $LPORT/" \
+    testdata/e2e/livepools.yaml >"$E2E_TMP/boot.yaml"
 
 # One worker: the circuit breaker alone bounds the connections (with N
 # workers, each worker's empty pool may open one connection regardless,
