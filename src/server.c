@@ -89,6 +89,12 @@ static int handle_clusters(void *ctx, const admin_request *req, admin_response *
     return dataplane_render_clusters(s->dataplane, req->query, resp);
 }
 
+static int handle_pools(void *ctx, const admin_request *req, admin_response *resp)
+{
+    server *s = ctx;
+    return dataplane_render_pools(s->dataplane, req->query, resp);
+}
+
 static int handle_stats(void *ctx, const admin_request *req, admin_response *resp)
 {
     server *s = ctx;
@@ -187,6 +193,7 @@ static const endpoint endpoints[] = {
     {"/config_dump", "dump current Envoy configs (experimental)", false, handle_config_dump},
     {"/ready", "print server state, return 200 if LIVE, otherwise return 503", false, handle_ready},
     {"/server_info", "print server version/status information", false, handle_server_info},
+    {"/pools", "upstream connection pools per worker, cluster and host (xdsnode)", false, handle_pools},
     {"/quitquitquit", "exit the server", true, handle_quit},
     {"/stats", "print server stats", false, handle_stats},
     {"/stats/prometheus", "print server stats in prometheus format", false, handle_stats_prometheus},

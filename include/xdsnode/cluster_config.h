@@ -38,6 +38,23 @@
 #define CB_DEFAULT_MAX_REQUESTS 1024
 /* CircuitBreakers.Thresholds.max_retries */
 #define CB_DEFAULT_MAX_RETRIES 3
+/* CircuitBreakers.Thresholds.max_connection_pools (unset: unlimited) */
+#define CB_DEFAULT_MAX_CONNECTION_POOLS UINT32_MAX
+/* CircuitBreakers.Thresholds.track_remaining */
+#define CB_DEFAULT_TRACK_REMAINING 0
+/* CircuitBreakers.Thresholds.RetryBudget.budget_percent */
+#define CB_DEFAULT_RETRY_BUDGET_PERCENT 20.0
+/* CircuitBreakers.Thresholds.RetryBudget.min_retry_concurrency */
+#define CB_DEFAULT_RETRY_BUDGET_MIN_CONCURRENCY 3
+/* HttpProtocolOptions.common_http_protocol_options.max_connection_duration
+ * (unset: none, written as 0) */
+#define CLUSTER_DEFAULT_MAX_CONNECTION_DURATION_MS 0
+/* HttpProtocolOptions.common_http_protocol_options.max_stream_duration
+ * (unset: none, written as 0) */
+#define CLUSTER_DEFAULT_MAX_STREAM_DURATION_MS 0
+/* Linux limits for the TcpKeepalive values (setsockopt rejects more). */
+#define KEEPALIVE_MAX_PROBES 127
+#define KEEPALIVE_MAX_SECONDS 32767
 /* Cluster.LeastRequestLbConfig.choice_count */
 #define LB_DEFAULT_CHOICE_COUNT 2
 /* LbEndpoint.load_balancing_weight */
@@ -83,6 +100,11 @@ typedef struct {
     uint32_t max_pending_requests;
     uint32_t max_requests;
     uint32_t max_retries;
+    uint32_t max_connection_pools;  /* UINT32_MAX: unlimited */
+    int track_remaining;            /* publish remaining_* gauges */
+    int has_retry_budget;           /* retry_budget set: overrides max_retries */
+    double retry_budget_percent;    /* of active + pending requests */
+    uint32_t retry_budget_min_concurrency;
 } cb_thresholds;
 
 typedef struct {
@@ -111,6 +133,8 @@ typedef struct {
     upstream_protocol protocol;
     int downstream_http2_ok;           /* use_downstream_protocol_config allows HTTP/2 */
     http2_options h2;                  /* Envoy defaults unless configured */
+    uint64_t max_connection_duration_ms;  /* 0: none */
+    uint64_t max_stream_duration_ms;      /* 0: none */
     int tcp_keepalive;                 /* upstream_connection_options.tcp_keepalive present */
     uint32_t keepalive_probes, keepalive_time, keepalive_interval; /* 0: OS default */
     cb_thresholds thresholds[PRIORITY_COUNT];
@@ -127,7 +151,8 @@ int cluster_config_upstream_http2(const cluster_config *cfg, int downstream_http
 
 /* Translates `c` with the assignment `cla` (NULL: c->load_assignment).
  * Returns 0 and *out, or -1 with err (an endpoint address that is not an
- * IP literal, an unsupported LB policy). */
+ * IP literal, an unsupported LB policy, a TcpKeepalive value the kernel
+ * refuses, a retry budget percent outside 0..100). */
 int cluster_config_translate(const pb_cluster *c, const pb_cla *cla, cluster_config **out,
                              char *err, size_t errlen);
 
@@ -136,6 +161,9 @@ int cluster_config_from_bytes(const uint8_t *config, size_t config_len, const ui
                               size_t cla_len, cluster_config **out, char *err, size_t errlen);
 
 void cluster_config_free(cluster_config *cfg);
+
+/* The lb_policy's Envoy name ("ROUND_ROBIN", ...). */
+const char *cluster_lb_policy_name(lb_policy lb);
 
 /* A host that may take new requests: EDS health UNKNOWN, HEALTHY or
  * DEGRADED (UNHEALTHY, DRAINING and TIMEOUT get none). */

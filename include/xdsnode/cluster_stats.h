@@ -74,6 +74,17 @@
     X(CB_HIGH_RQ_PENDING_OPEN, "circuit_breakers.high.rq_pending_open", STAT_GAUGE)        \
     X(CB_HIGH_RQ_OPEN, "circuit_breakers.high.rq_open", STAT_GAUGE)                        \
     X(CB_HIGH_RQ_RETRY_OPEN, "circuit_breakers.high.rq_retry_open", STAT_GAUGE)            \
+    /* set only with track_remaining */                                                   \
+    X(CB_DEFAULT_REMAINING_CX, "circuit_breakers.default.remaining_cx", STAT_GAUGE)        \
+    X(CB_DEFAULT_REMAINING_PENDING, "circuit_breakers.default.remaining_pending", STAT_GAUGE) \
+    X(CB_DEFAULT_REMAINING_RQ, "circuit_breakers.default.remaining_rq", STAT_GAUGE)        \
+    X(CB_DEFAULT_REMAINING_RETRIES, "circuit_breakers.default.remaining_retries", STAT_GAUGE) \
+    X(CB_DEFAULT_REMAINING_CX_POOLS, "circuit_breakers.default.remaining_cx_pools", STAT_GAUGE) \
+    X(CB_HIGH_REMAINING_CX, "circuit_breakers.high.remaining_cx", STAT_GAUGE)              \
+    X(CB_HIGH_REMAINING_PENDING, "circuit_breakers.high.remaining_pending", STAT_GAUGE)    \
+    X(CB_HIGH_REMAINING_RQ, "circuit_breakers.high.remaining_rq", STAT_GAUGE)              \
+    X(CB_HIGH_REMAINING_RETRIES, "circuit_breakers.high.remaining_retries", STAT_GAUGE)    \
+    X(CB_HIGH_REMAINING_CX_POOLS, "circuit_breakers.high.remaining_cx_pools", STAT_GAUGE)  \
     /* xdsnode: Cluster fields set but not acted on (kept, shown in /config_dump) */     \
     X(XDSNODE_IGNORED_FIELDS, "xdsnode_ignored_fields", STAT_GAUGE)
 

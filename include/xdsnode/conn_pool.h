@@ -23,6 +23,9 @@ conn_pool *conn_pool_create(struct ev_loop *loop, struct worker_cluster *wc, siz
 void conn_pool_destroy(conn_pool *p);
 void conn_pool_drain(conn_pool *p);
 int conn_pool_empty(const conn_pool *p);
+/* The host's HTTP/1.1 pool, or NULL when no HTTP/1.1 request came yet
+ * (for /pools; the HTTP/2 pool publishes no counts yet). */
+http1_pool *conn_pool_http1(const conn_pool *p);
 /* http2: use the HTTP/2 pool. Same contract as http1_pool_new_request. */
 void conn_pool_new_request(conn_pool *p, pool_request *r, int http2);
 

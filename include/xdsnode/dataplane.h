@@ -34,4 +34,7 @@ void dataplane_stop(dataplane *dp);
 /* /clusters as Envoy prints it (text, or ?format=json). */
 int dataplane_render_clusters(const dataplane *dp, const char *query, admin_response *resp);
 
+/* /pools: every worker's connection pools (pools_admin.h). */
+int dataplane_render_pools(const dataplane *dp, const char *query, admin_response *resp);
+
 #endif

@@ -13,7 +13,7 @@
  *
  * Owns: its connections (sockets, buffers, timers). A pool_request is
  * the caller's; the pool only links it while pending or bound.
- * Threads: the owning worker's thread only.
+ * Threads: the owning worker's thread only, except http1_pool_counts_get.
  */
 #ifndef XDSNODE_HTTP1_POOL_H
 #define XDSNODE_HTTP1_POOL_H
@@ -82,6 +82,23 @@ void http1_pool_destroy(http1_pool *p);
 void http1_pool_drain(http1_pool *p);
 /* No connection, no pending request. */
 int http1_pool_empty(const http1_pool *p);
+
+/* The pool's published counts (for /pools). Connections are connecting,
+ * active (busy, reusable), idle (ready) or draining (busy, closing after
+ * their response); streams are requests bound to a connection; pending
+ * are queued requests. */
+enum {
+    POOL_COUNT_CONNECTING = 0,
+    POOL_COUNT_ACTIVE,
+    POOL_COUNT_IDLE,
+    POOL_COUNT_DRAINING,
+    POOL_COUNT_STREAMS,
+    POOL_COUNT_PENDING,
+    POOL_COUNT_FIELDS
+};
+/* Any thread: reads atomics the owning worker updates on every change;
+ * `p` must stay alive meanwhile (see worker_visit_pools). */
+void http1_pool_counts_get(const http1_pool *p, size_t counts[POOL_COUNT_FIELDS]);
 
 /* Starts a request: binds it (on_ready is called before this returns),
  * queues it, or fails it with on_failure (overflow, called before this

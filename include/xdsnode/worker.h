@@ -49,6 +49,23 @@ void worker_publish(worker *w, dp_snapshot *snap);
 /* Asks the worker to close everything and exit, then joins and frees it. */
 void worker_stop_and_free(worker *w);
 
+/* One pool as another thread sees it (for /pools); valid only during the
+ * visitor call. */
+typedef struct {
+    unsigned worker_id;
+    const cluster_config *cfg;  /* the pool's cluster generation */
+    size_t host;                /* index into cfg->hosts */
+    const char *protocol;       /* "http1" */
+    int cluster_draining;       /* the generation was replaced or removed */
+    uint64_t generation;
+    size_t counts[6];           /* POOL_COUNT_* (http1_pool.h) */
+} worker_pool_view;
+typedef void (*worker_pool_visitor)(void *ctx, const worker_pool_view *v);
+/* Main thread (any thread but the worker's own): calls fn for each of the
+ * worker's pools, current clusters first, under the worker's pool lock
+ * (the worker only takes it to add or free pools and clusters). */
+void worker_visit_pools(worker *w, worker_pool_visitor fn, void *ctx);
+
 /* --- worker thread only --- */
 struct ev_loop *worker_loop(worker *w);
 unsigned worker_id(const worker *w);

@@ -113,6 +113,80 @@ static json_t *host_json(const dp_cluster *c, size_t i)
     return o;
 }
 
+static json_t *remaining_json(const dp_cluster *c, int p)
+{
+    const circuit_breakers *cb = &c->cb;
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I}", "connections", (json_int_t)cb_remaining(cb, p, CB_CONNECTIONS),
+                          "pending_requests", (json_int_t)cb_remaining(cb, p, CB_PENDING), "requests",
+                          (json_int_t)cb_remaining(cb, p, CB_REQUESTS), "retries",
+                          (json_int_t)cb_remaining(cb, p, CB_RETRIES));
+    /* null: max_connection_pools unset (unlimited) */
+    json_object_set_new(o, "connection_pools",
+                        c->cfg->thresholds[p].max_connection_pools == UINT32_MAX
+                            ? json_null()
+                            : json_integer(cb_remaining(cb, p, CB_CONNECTION_POOLS)));
+    return o;
+}
+
+static json_t *effective_limits_json(const dp_cluster *c, int p)
+{
+    const cb_thresholds *t = &c->cfg->thresholds[p];
+    json_t *o = thresholds_json(t, p == PRIORITY_HIGH);
+    if (p == PRIORITY_DEFAULT)
+        json_object_set_new(o, "priority", json_string("DEFAULT"));
+    if (t->max_connection_pools != UINT32_MAX)
+        json_object_set_new(o, "max_connection_pools", json_integer(t->max_connection_pools));
+    json_object_set_new(o, "track_remaining", json_boolean(t->track_remaining));
+    if (t->has_retry_budget)
+        json_object_set_new(o, "retry_budget",
+                            json_pack("{s:f,s:I}", "budget_percent", t->retry_budget_percent,
+                                      "min_retry_concurrency", (json_int_t)t->retry_budget_min_concurrency));
+    json_object_set_new(o, "remaining", remaining_json(c, p));
+    return o;
+}
+
+static json_t *keepalive_json(const cluster_config *cfg)
+{
+    if (!cfg->tcp_keepalive)
+        return json_null();
+    json_t *o = json_object();
+    /* 0: not set, the OS default applies */
+    json_object_set_new(o, "keepalive_time", cfg->keepalive_time ? json_integer(cfg->keepalive_time) : json_null());
+    json_object_set_new(o, "keepalive_interval",
+                        cfg->keepalive_interval ? json_integer(cfg->keepalive_interval) : json_null());
+    json_object_set_new(o, "keepalive_probes", cfg->keepalive_probes ? json_integer(cfg->keepalive_probes) : json_null());
+    return o;
+}
+
+static json_t *duration_json(uint64_t ms)
+{
+    return ms ? json_real((double)ms / 1000.0) : json_null();
+}
+
+/* xdsnode's own addition: the cluster as translated and enforced. */
+static json_t *effective_json(const dp_cluster *c)
+{
+    const cluster_config *cfg = c->cfg;
+    json_t *limits = json_array();
+    for (int p = 0; p < PRIORITY_COUNT; p++)
+        json_array_append_new(limits, effective_limits_json(c, p));
+    json_t *o = json_object();
+    json_object_set_new(o, "circuit_breakers", limits);
+    json_object_set_new(o, "tcp_keepalive", keepalive_json(cfg));
+    json_object_set_new(o, "connect_timeout_seconds", duration_json(cfg->connect_timeout_ms));
+    json_object_set_new(o, "idle_timeout_seconds", duration_json(cfg->idle_timeout_ms));
+    json_object_set_new(o, "max_connection_duration_seconds", duration_json(cfg->max_connection_duration_ms));
+    json_object_set_new(o, "max_stream_duration_seconds", duration_json(cfg->max_stream_duration_ms));
+    json_object_set_new(o, "max_requests_per_connection",
+                        cfg->max_requests_per_connection ? json_integer(cfg->max_requests_per_connection)
+                                                         : json_null());
+    json_object_set_new(o, "per_connection_buffer_limit_bytes", json_integer(cfg->buffer_limit));
+    json_object_set_new(o, "lb_policy", json_string(cluster_lb_policy_name(cfg->lb)));
+    json_object_set_new(o, "upstream_protocol", json_string("http1"));
+    json_object_set_new(o, "upstream_protocol", json_string(cfg->protocol == UPSTREAM_PROTO_HTTP2 ? "HTTP2" : cfg->protocol == UPSTREAM_PROTO_DOWNSTREAM ? "USE_DOWNSTREAM" : "HTTP1"));
+    return o;
+}
+
 static json_t *cluster_json(const dp_cluster *c)
 {
     const cluster_config *cfg = c->cfg;
@@ -131,6 +205,7 @@ static json_t *cluster_json(const dp_cluster *c)
     for (size_t i = 0; i < cfg->n_hosts; i++)
         json_array_append_new(hosts, host_json(c, i));
     json_object_set_new(o, "host_statuses", hosts);
+    json_object_set_new(o, "xdsnode_effective", effective_json(c));
     return o;
 }
 

@@ -3,12 +3,27 @@
 
 #include "xdsnode/cluster_stats.h"
 
+#include <math.h>
+
 static const int open_gauge[PRIORITY_COUNT][CB_RESOURCE_COUNT] = {
     {CLUSTER_STAT_CB_DEFAULT_CX_OPEN, CLUSTER_STAT_CB_DEFAULT_RQ_PENDING_OPEN,
-     CLUSTER_STAT_CB_DEFAULT_RQ_OPEN, CLUSTER_STAT_CB_DEFAULT_RQ_RETRY_OPEN},
+     CLUSTER_STAT_CB_DEFAULT_RQ_OPEN, CLUSTER_STAT_CB_DEFAULT_RQ_RETRY_OPEN,
+     CLUSTER_STAT_CB_DEFAULT_CX_POOL_OPEN},
     {CLUSTER_STAT_CB_HIGH_CX_OPEN, CLUSTER_STAT_CB_HIGH_RQ_PENDING_OPEN,
-     CLUSTER_STAT_CB_HIGH_RQ_OPEN, CLUSTER_STAT_CB_HIGH_RQ_RETRY_OPEN},
+     CLUSTER_STAT_CB_HIGH_RQ_OPEN, CLUSTER_STAT_CB_HIGH_RQ_RETRY_OPEN,
+     CLUSTER_STAT_CB_HIGH_CX_POOL_OPEN},
 };
+
+static const int remaining_gauge[PRIORITY_COUNT][CB_RESOURCE_COUNT] = {
+    {CLUSTER_STAT_CB_DEFAULT_REMAINING_CX, CLUSTER_STAT_CB_DEFAULT_REMAINING_PENDING,
+     CLUSTER_STAT_CB_DEFAULT_REMAINING_RQ, CLUSTER_STAT_CB_DEFAULT_REMAINING_RETRIES,
+     CLUSTER_STAT_CB_DEFAULT_REMAINING_CX_POOLS},
+    {CLUSTER_STAT_CB_HIGH_REMAINING_CX, CLUSTER_STAT_CB_HIGH_REMAINING_PENDING,
+     CLUSTER_STAT_CB_HIGH_REMAINING_RQ, CLUSTER_STAT_CB_HIGH_REMAINING_RETRIES,
+     CLUSTER_STAT_CB_HIGH_REMAINING_CX_POOLS},
+};
+
+static void update_gauge(circuit_breakers *cb, int priority, cb_resource r, uint32_t now);
 
 void cb_init(circuit_breakers *cb, const cb_thresholds limits[PRIORITY_COUNT], stats_scope *stats)
 {
@@ -18,6 +33,11 @@ void cb_init(circuit_breakers *cb, const cb_thresholds limits[PRIORITY_COUNT], s
             atomic_init(&cb->counts[p][r], 0);
     }
     cb->stats = stats;
+    atomic_init(&cb->retired, 0);
+    for (int p = 0; p < PRIORITY_COUNT; p++) {
+        for (int r = 0; r < CB_RESOURCE_COUNT; r++)
+            update_gauge(cb, p, (cb_resource)r, 0);
+    }
 }
 
 uint32_t cb_limit(const circuit_breakers *cb, int priority, cb_resource r)
@@ -27,8 +47,14 @@ uint32_t cb_limit(const circuit_breakers *cb, int priority, cb_resource r)
     case CB_CONNECTIONS: return t->max_connections;
     case CB_PENDING: return t->max_pending_requests;
     case CB_REQUESTS: return t->max_requests;
-    default: return t->max_retries;
+    case CB_CONNECTION_POOLS: return t->max_connection_pools;
+    default: break;
     }
+    if (!t->has_retry_budget)
+        return t->max_retries;
+    double base = (double)cb_count(cb, priority, CB_REQUESTS) + (double)cb_count(cb, priority, CB_PENDING);
+    double budget = floor(base * t->retry_budget_percent / 100.0);
+    return budget > t->retry_budget_min_concurrency ? (uint32_t)budget : t->retry_budget_min_concurrency;
 }
 
 uint32_t cb_count(const circuit_breakers *cb, int priority, cb_resource r)
@@ -36,10 +62,29 @@ uint32_t cb_count(const circuit_breakers *cb, int priority, cb_resource r)
     return atomic_load_explicit(&((circuit_breakers *)cb)->counts[priority][r], memory_order_relaxed);
 }
 
+uint32_t cb_remaining(const circuit_breakers *cb, int priority, cb_resource r)
+{
+    uint32_t limit = cb_limit(cb, priority, r), n = cb_count(cb, priority, r);
+    return n >= limit ? 0 : limit - n;
+}
+
+/* Envoy tracks no remaining retries under a retry budget. */
+static int tracks_remaining(const circuit_breakers *cb, int priority, cb_resource r)
+{
+    const cb_thresholds *t = &cb->limits[priority];
+    return t->track_remaining && !(r == CB_RETRIES && t->has_retry_budget);
+}
+
+void cb_retire(circuit_breakers *cb) { atomic_store_explicit(&cb->retired, 1, memory_order_relaxed); }
+
 static void update_gauge(circuit_breakers *cb, int priority, cb_resource r, uint32_t now)
 {
-    if (cb->stats)
-        stats_set(cb->stats, (size_t)open_gauge[priority][r], now >= cb_limit(cb, priority, r) ? 1 : 0);
+    if (cb->stats == NULL || atomic_load_explicit(&cb->retired, memory_order_relaxed))
+        return;
+    uint32_t limit = cb_limit(cb, priority, r);
+    stats_set(cb->stats, (size_t)open_gauge[priority][r], now >= limit ? 1 : 0);
+    if (tracks_remaining(cb, priority, r))
+        stats_set(cb->stats, (size_t)remaining_gauge[priority][r], now >= limit ? 0 : (int64_t)(limit - now));
 }
 
 int cb_try_acquire(circuit_breakers *cb, int priority, cb_resource r)
@@ -73,6 +118,7 @@ const char *cb_resource_limit_name(cb_resource r)
     case CB_CONNECTIONS: return "max_connections";
     case CB_PENDING: return "max_pending_requests";
     case CB_REQUESTS: return "max_requests";
+    case CB_CONNECTION_POOLS: return "max_connection_pools";
     default: return "max_retries";
     }
 }

@@ -46,6 +46,8 @@ int conn_pool_empty(const conn_pool *p)
     return (p->h1 == NULL || http1_pool_empty(p->h1)) && (p->h2 == NULL || http2_pool_empty(p->h2));
 }
 
+http1_pool *conn_pool_http1(const conn_pool *p) { return p->h1; }
+
 void conn_pool_new_request(conn_pool *p, pool_request *r, int http2)
 {
     r->h2 = NULL;

@@ -18,6 +18,7 @@
 
 #include "xdsnode/cluster_stats.h"
 #include "xdsnode/log.h"
+#include "xdsnode/upstream_socket.h"
 #include "xdsnode/worker.h"
 
 /* Read size per event on an upstream socket. */
@@ -36,6 +37,8 @@ struct upconn {
     upconn_state state;
     ev_io rio, wio;
     ev_timer timer; /* connect timeout, then idle timeout */
+    ev_timer lifetime; /* max_connection_duration */
+    int priority;   /* the circuit breaker priority its connection slot counts under */
     buffer out;
     http_parser parser;
     header_list hdrs;
@@ -46,6 +49,8 @@ struct upconn {
     size_t written;            /* request bytes sent for the current request */
     int response_started, response_done, request_done, reading_paused, in_callback;
     int destroyed_in_callback;
+    int draining;              /* takes no further request (counted in n_draining) */
+    int connect_timed_out;     /* destroyed by the connect timeout */
     char host_name[80];
     upconn *prev, *next;
 };
@@ -55,11 +60,49 @@ struct http1_pool {
     worker_cluster *wc;
     size_t host;
     upconn *conns;             /* every connection, any state */
-    size_t n_conns, n_connecting, n_ready;
+    size_t n_conns, n_connecting, n_ready, n_draining, n_bound;
     pool_request *pending_head, *pending_tail;
     size_t n_pending;
     int draining;
+    /* Copies of the counts above for readers on other threads (/pools). */
+    _Atomic size_t pub[POOL_COUNT_FIELDS];
 };
+
+/* Publishes the counts (relaxed atomics: each number is exact, the set
+ * is as of some moment of this worker's loop). */
+static void pool_publish(http1_pool *p)
+{
+    size_t busy = p->n_conns - p->n_connecting - p->n_ready;
+    /* In a draining pool every busy connection closes once the queue is served. */
+    size_t draining = p->draining ? busy : p->n_draining;
+    size_t v[POOL_COUNT_FIELDS] = {
+        [POOL_COUNT_CONNECTING] = p->n_connecting,
+        [POOL_COUNT_ACTIVE] = busy - draining,
+        [POOL_COUNT_IDLE] = p->n_ready,
+        [POOL_COUNT_DRAINING] = draining,
+        [POOL_COUNT_STREAMS] = p->n_bound,
+        [POOL_COUNT_PENDING] = p->n_pending,
+    };
+    for (int i = 0; i < POOL_COUNT_FIELDS; i++)
+        atomic_store_explicit(&p->pub[i], v[i], memory_order_relaxed);
+}
+
+void http1_pool_counts_get(const http1_pool *p, size_t counts[POOL_COUNT_FIELDS])
+{
+    for (int i = 0; i < POOL_COUNT_FIELDS; i++)
+        counts[i] = atomic_load_explicit(&((http1_pool *)p)->pub[i], memory_order_relaxed);
+}
+
+/* A busy connection that will close after its response. */
+static void conn_set_draining(upconn *c)
+{
+    c->close_after = 1;
+    if (c->draining || c->state != UC_BUSY)
+        return;
+    c->draining = 1;
+    c->pool->n_draining++;
+    pool_publish(c->pool);
+}
 
 static dp_cluster *pool_cluster(const http1_pool *p) { return p->wc->dc; }
 static stats_scope *pool_stats(const http1_pool *p) { return p->wc->dc->stats; }
@@ -67,6 +110,7 @@ static host_stats *pool_host_stats(const http1_pool *p) { return &p->wc->dc->hos
 
 static void conn_destroy(upconn *c, int remote);
 static void conn_on_ready(upconn *c);
+static void maybe_open_connection(http1_pool *p, int priority);
 
 /* --- pending queue ------------------------------------------------------ */
 
@@ -81,6 +125,7 @@ static void pending_push(http1_pool *p, pool_request *r)
     p->pending_tail = r;
     p->n_pending++;
     r->pool = p;
+    pool_publish(p);
     stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_PENDING_TOTAL);
     stats_add(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_PENDING_ACTIVE, 1);
 }
@@ -97,6 +142,7 @@ static void pending_remove(http1_pool *p, pool_request *r)
         p->pending_tail = r->prev;
     r->prev = r->next = NULL;
     p->n_pending--;
+    pool_publish(p);
     stats_dec(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_PENDING_ACTIVE);
     cb_release(&pool_cluster(p)->cb, r->priority, CB_PENDING);
 }
@@ -216,7 +262,7 @@ static int on_resp_headers_complete(http_parser *hp)
     if (!http_should_keep_alive(hp)) {
         if (!c->close_after)
             stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_CLOSE_NOTIFY);
-        c->close_after = 1;
+        conn_set_draining(c);
     }
     c->response_started = 1;
     if (c->req)
@@ -259,21 +305,6 @@ static const http_parser_settings response_settings = {
 
 /* --- lifecycle ------------------------------------------------------------ */
 
-static void set_socket_options(int fd, const cluster_config *cfg)
-{
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (!cfg->tcp_keepalive)
-        return;
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    if (cfg->keepalive_probes)
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cfg->keepalive_probes, sizeof(int));
-    if (cfg->keepalive_time)
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &cfg->keepalive_time, sizeof(int));
-    if (cfg->keepalive_interval)
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &cfg->keepalive_interval, sizeof(int));
-}
-
 /* Unbinds c's request (if any) and hands back the request counters. */
 static pool_request *conn_unbind(upconn *c)
 {
@@ -283,6 +314,8 @@ static pool_request *conn_unbind(upconn *c)
     c->req = NULL;
     r->conn = NULL;
     r->pool = NULL;
+    c->pool->n_bound--;
+    pool_publish(c->pool);
     cb_release(&pool_cluster(c->pool)->cb, r->priority, CB_REQUESTS);
     stats_dec(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_RQ_ACTIVE);
     host_stat_add(pool_host_stats(c->pool), HOST_STAT_RQ_ACTIVE, -1);
@@ -306,6 +339,7 @@ static void conn_close_socket(upconn *c)
     ev_io_stop(loop, &c->rio);
     ev_io_stop(loop, &c->wio);
     ev_timer_stop(loop, &c->timer);
+    ev_timer_stop(loop, &c->lifetime);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -318,6 +352,7 @@ static void conn_destroy(upconn *c, int remote)
     http1_pool *p = c->pool;
     stats_scope *st = pool_stats(p);
     int was_connecting = c->state == UC_CONNECTING;
+    pool_failure why = c->connect_timed_out ? POOL_FAIL_TIMEOUT : POOL_FAIL_CONNECT;
     upconn_reset_info info = {!c->response_started, c->written == 0, c->served > 0, 0};
     conn_close_socket(c);
     conn_unlink(p, c);
@@ -325,12 +360,15 @@ static void conn_destroy(upconn *c, int remote)
         p->n_connecting--;
     if (c->state == UC_READY)
         p->n_ready--;
-    cb_release(&pool_cluster(p)->cb, PRIORITY_DEFAULT, CB_CONNECTIONS);
+    if (c->draining)
+        p->n_draining--;
+    pool_request *r = conn_unbind(c);
+    pool_publish(p);
+    cb_release(&pool_cluster(p)->cb, c->priority, CB_CONNECTIONS);
     stats_dec(st, CLUSTER_STAT_UPSTREAM_CX_ACTIVE);
     host_stat_add(pool_host_stats(p), HOST_STAT_CX_ACTIVE, -1);
     stats_inc(st, CLUSTER_STAT_UPSTREAM_CX_DESTROY);
     stats_inc(st, remote ? CLUSTER_STAT_UPSTREAM_CX_DESTROY_REMOTE : CLUSTER_STAT_UPSTREAM_CX_DESTROY_LOCAL);
-    pool_request *r = conn_unbind(c);
     if (r)
         stats_inc(st, CLUSTER_STAT_UPSTREAM_CX_DESTROY_WITH_ACTIVE_RQ);
     buffer_free(&c->out);
@@ -342,7 +380,9 @@ static void conn_destroy(upconn *c, int remote)
     if (r)
         r->cb->on_reset(r, &info);
     if (was_connecting)
-        fail_unservable_pending(p, POOL_FAIL_CONNECT);
+        fail_unservable_pending(p, why);
+    else if (p->pending_head)
+        maybe_open_connection(p, p->pending_head->priority); /* queued requests need a connection */
 }
 
 static void conn_bind(upconn *c, pool_request *r)
@@ -354,6 +394,8 @@ static void conn_bind(upconn *c, pool_request *r)
     c->req = r;
     r->conn = c;
     r->pool = p;
+    p->n_bound++;
+    pool_publish(p);
     c->written = 0;
     c->response_started = c->response_done = c->request_done = 0;
     ev_timer_stop(p->loop, &c->timer);
@@ -401,6 +443,7 @@ static void conn_on_ready(upconn *c)
     if (c->state != UC_READY) {
         c->state = UC_READY;
         p->n_ready++;
+        pool_publish(p);
     }
     while (p->pending_head) {
         pool_request *r = p->pending_head;
@@ -463,7 +506,7 @@ static void conn_on_read(upconn *c)
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
     if (c->response_done) {
         if (done < (size_t)(n > 0 ? n : 0))
-            c->close_after = 1; /* bytes after the response: do not reuse */
+            conn_set_draining(c); /* bytes after the response: do not reuse */
         conn_response_done(c);
         return;
     }
@@ -491,6 +534,7 @@ static void conn_connected(upconn *c)
     ev_timer_stop(p->loop, &c->timer);
     p->n_connecting--;
     c->state = UC_BUSY; /* transitional */
+    pool_publish(p);
     conn_on_ready(c);
 }
 
@@ -525,9 +569,8 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
         stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
         stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_CONNECT_TIMEOUT);
         host_stat_add(pool_host_stats(c->pool), HOST_STAT_CX_CONNECT_FAIL, 1);
-        http1_pool *p = c->pool;
+        c->connect_timed_out = 1;
         conn_destroy(c, 0);
-        fail_unservable_pending(p, POOL_FAIL_TIMEOUT);
         return;
     }
     if (c->state == UC_READY) {
@@ -536,8 +579,32 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
-/* Opens one connection (the caller has taken the connection resource). */
-static int conn_open(http1_pool *p)
+/* max_connection_duration: an idle connection closes now, a busy one
+ * after its response (it takes no further request). */
+static void on_conn_lifetime(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    upconn *c = w->data;
+    stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_MAX_DURATION_REACHED);
+    if (c->state == UC_READY) {
+        conn_destroy(c, 0);
+        return;
+    }
+    conn_set_draining(c);
+}
+
+static void conn_start_lifetime(upconn *c, const cluster_config *cfg)
+{
+    ev_timer_init(&c->lifetime, on_conn_lifetime, (double)cfg->max_connection_duration_ms / 1000.0, 0.);
+    c->lifetime.data = c;
+    if (cfg->max_connection_duration_ms > 0)
+        ev_timer_start(c->pool->loop, &c->lifetime);
+}
+
+/* Opens one connection (the caller has taken the connection resource at
+ * `priority`). */
+static int conn_open(http1_pool *p, int priority)
 {
     const cluster_config *cfg = pool_cluster(p)->cfg;
     const cluster_host *h = &cfg->hosts[p->host];
@@ -549,9 +616,12 @@ static int conn_open(http1_pool *p)
             close(fd);
         return -1;
     }
-    set_socket_options(fd, cfg);
+    char err[160];
+    if (upstream_socket_apply(fd, cfg, err, sizeof(err)) != 0)
+        log_warn("cluster '%s': %s", cfg->name, err);
     c->pool = p;
     c->fd = fd;
+    c->priority = priority;
     c->state = UC_CONNECTING;
     snprintf(c->host_name, sizeof(c->host_name), h->addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
              h->ip, h->port);
@@ -561,8 +631,10 @@ static int conn_open(http1_pool *p)
     ev_io_init(&c->wio, on_conn_writable, fd, EV_WRITE);
     ev_timer_init(&c->timer, on_conn_timer, (double)cfg->connect_timeout_ms / 1000.0, 0.);
     c->rio.data = c->wio.data = c->timer.data = c;
+    conn_start_lifetime(c, cfg);
     conn_link(p, c);
     p->n_connecting++;
+    pool_publish(p);
     stats_inc(st, CLUSTER_STAT_UPSTREAM_CX_TOTAL);
     stats_inc(st, CLUSTER_STAT_UPSTREAM_CX_HTTP1_TOTAL);
     stats_add(st, CLUSTER_STAT_UPSTREAM_CX_ACTIVE, 1);
@@ -586,15 +658,14 @@ static void maybe_open_connection(http1_pool *p, int priority)
     dp_cluster *dc = pool_cluster(p);
     if (p->n_pending <= p->n_connecting)
         return;
-    if (cb_try_acquire(&dc->cb, PRIORITY_DEFAULT, CB_CONNECTIONS)) {
-        conn_open(p);
+    if (cb_try_acquire(&dc->cb, priority, CB_CONNECTIONS)) {
+        conn_open(p, priority);
         return;
     }
     stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_CX_OVERFLOW);
-    (void)priority;
     if (p->n_conns == 0) { /* Envoy: a pool with no connection opens one anyway */
-        cb_force_acquire(&dc->cb, PRIORITY_DEFAULT, CB_CONNECTIONS);
-        conn_open(p);
+        cb_force_acquire(&dc->cb, priority, CB_CONNECTIONS);
+        conn_open(p, priority);
     }
 }
 
@@ -671,6 +742,7 @@ http1_pool *http1_pool_create(struct ev_loop *loop, worker_cluster *wc, size_t h
 void http1_pool_drain(http1_pool *p)
 {
     p->draining = 1;
+    pool_publish(p);
     upconn *c = p->conns;
     while (c) {
         upconn *next = c->next;

@@ -20,6 +20,7 @@
 
 #include "xdsnode/cluster_stats.h"
 #include "xdsnode/log.h"
+#include "xdsnode/upstream_socket.h"
 #include "xdsnode/worker.h"
 
 /* Read size per event on an upstream socket. */
@@ -792,21 +793,6 @@ static void on_ping_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* --- connection lifecycle ------------------------------------------------------ */
 
-static void set_socket_options(int fd, const cluster_config *cfg)
-{
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (!cfg->tcp_keepalive)
-        return;
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    if (cfg->keepalive_probes)
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cfg->keepalive_probes, sizeof(int));
-    if (cfg->keepalive_time)
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &cfg->keepalive_time, sizeof(int));
-    if (cfg->keepalive_interval)
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &cfg->keepalive_interval, sizeof(int));
-}
-
 /* Fails pending requests no open or opening connection will serve. */
 static void fail_unservable_pending(http2_pool *p, pool_failure why)
 {
@@ -900,7 +886,9 @@ static int conn_open(http2_pool *p)
         cb_release(&pool_cluster(p)->cb, PRIORITY_DEFAULT, CB_CONNECTIONS);
         return -1;
     }
-    set_socket_options(fd, cfg);
+    char err[160];
+    if (upstream_socket_apply(fd, cfg, err, sizeof(err)) != 0)
+        log_warn("cluster '%s': %s", cfg->name, err);
     c->pool = p;
     c->fd = fd;
     c->state = H2C_CONNECTING;

@@ -18,6 +18,7 @@
 #include "xdsnode/buffer.h"
 #include "xdsnode/cluster_stats.h"
 #include "xdsnode/log.h"
+#include "xdsnode/upstream_socket.h"
 
 #define TCP_READ_CHUNK 65536
 
@@ -249,8 +250,9 @@ static int session_connect(tcp_session *t)
     t->ufd = socket(host->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (t->ufd < 0)
         return -1;
-    int one = 1;
-    setsockopt(t->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    char err[160];
+    if (upstream_socket_apply(t->ufd, dc->cfg, err, sizeof(err)) != 0)
+        log_warn("cluster '%s': %s", dc->cfg->name, err);
     if (connect(t->ufd, (const struct sockaddr *)&host->addr, host->addrlen) != 0 &&
         errno != EINPROGRESS) {
         stats_inc(dc->stats, CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);

@@ -21,6 +21,10 @@ static void apply_http_options(cluster_config *cfg, const Envoy__Config__Core__V
         cfg->idle_timeout_ms = duration_ms(o->idle_timeout);
     if (o->max_requests_per_connection)
         cfg->max_requests_per_connection = o->max_requests_per_connection->value;
+    if (o->max_connection_duration)
+        cfg->max_connection_duration_ms = duration_ms(o->max_connection_duration);
+    if (o->max_stream_duration)
+        cfg->max_stream_duration_ms = duration_ms(o->max_stream_duration);
 }
 
 void http2_options_defaults(http2_options *o)
@@ -130,14 +134,61 @@ static int apply_protocol_options(cluster_config *cfg, const pb_cluster *c, char
     return 0;
 }
 
-static void apply_circuit_breakers(cluster_config *cfg, const pb_cluster *c)
+static const cb_thresholds default_thresholds = {
+    .max_connections = CB_DEFAULT_MAX_CONNECTIONS,
+    .max_pending_requests = CB_DEFAULT_MAX_PENDING_REQUESTS,
+    .max_requests = CB_DEFAULT_MAX_REQUESTS,
+    .max_retries = CB_DEFAULT_MAX_RETRIES,
+    .max_connection_pools = CB_DEFAULT_MAX_CONNECTION_POOLS,
+    .track_remaining = CB_DEFAULT_TRACK_REMAINING,
+    .has_retry_budget = 0,
+    .retry_budget_percent = CB_DEFAULT_RETRY_BUDGET_PERCENT,
+    .retry_budget_min_concurrency = CB_DEFAULT_RETRY_BUDGET_MIN_CONCURRENCY,
+};
+
+static int apply_retry_budget(cb_thresholds *th,
+                              const Envoy__Config__Cluster__V3__CircuitBreakers__Thresholds__RetryBudget *b,
+                              char *err, size_t errlen)
 {
-    for (int p = 0; p < PRIORITY_COUNT; p++) {
-        cfg->thresholds[p] = (cb_thresholds){CB_DEFAULT_MAX_CONNECTIONS, CB_DEFAULT_MAX_PENDING_REQUESTS,
-                                             CB_DEFAULT_MAX_REQUESTS, CB_DEFAULT_MAX_RETRIES};
+    if (b == NULL)
+        return 0;
+    th->has_retry_budget = 1;
+    if (b->budget_percent) {
+        double v = b->budget_percent->value;
+        if (!(v >= 0.0 && v <= 100.0)) {
+            snprintf(err, errlen, "circuit_breakers: retry_budget.budget_percent %g is outside 0..100", v);
+            return -1;
+        }
+        th->retry_budget_percent = v;
     }
+    if (b->min_retry_concurrency)
+        th->retry_budget_min_concurrency = b->min_retry_concurrency->value;
+    return 0;
+}
+
+static int apply_thresholds(cb_thresholds *th, const Envoy__Config__Cluster__V3__CircuitBreakers__Thresholds *t,
+                            char *err, size_t errlen)
+{
+    if (t->max_connections)
+        th->max_connections = t->max_connections->value;
+    if (t->max_pending_requests)
+        th->max_pending_requests = t->max_pending_requests->value;
+    if (t->max_requests)
+        th->max_requests = t->max_requests->value;
+    if (t->max_retries)
+        th->max_retries = t->max_retries->value;
+    if (t->max_connection_pools)
+        th->max_connection_pools = t->max_connection_pools->value;
+    th->track_remaining = t->track_remaining ? 1 : 0;
+    return apply_retry_budget(th, t->retry_budget, err, errlen);
+}
+
+static int apply_circuit_breakers(cluster_config *cfg, const pb_cluster *c, char *err, size_t errlen)
+{
+    for (int p = 0; p < PRIORITY_COUNT; p++)
+        cfg->thresholds[p] = default_thresholds;
     if (c->circuit_breakers == NULL)
-        return;
+        return 0;
     int seen[PRIORITY_COUNT] = {0};
     for (size_t i = 0; i < c->circuit_breakers->n_thresholds; i++) {
         const Envoy__Config__Cluster__V3__CircuitBreakers__Thresholds *t =
@@ -146,16 +197,10 @@ static void apply_circuit_breakers(cluster_config *cfg, const pb_cluster *c)
                                                                                : PRIORITY_DEFAULT;
         if (seen[p]++) /* the first entry for a priority wins, as in Envoy */
             continue;
-        cb_thresholds *th = &cfg->thresholds[p];
-        if (t->max_connections)
-            th->max_connections = t->max_connections->value;
-        if (t->max_pending_requests)
-            th->max_pending_requests = t->max_pending_requests->value;
-        if (t->max_requests)
-            th->max_requests = t->max_requests->value;
-        if (t->max_retries)
-            th->max_retries = t->max_retries->value;
+        if (apply_thresholds(&cfg->thresholds[p], t, err, errlen) != 0)
+            return -1;
     }
+    return 0;
 }
 
 static int apply_lb_policy(cluster_config *cfg, const pb_cluster *c, char *err, size_t errlen)
@@ -246,18 +291,35 @@ static int apply_hosts(cluster_config *cfg, const pb_cla *cla, char *err, size_t
     return 0;
 }
 
-static void apply_connection_options(cluster_config *cfg, const pb_cluster *c)
+static int keepalive_value(const Google__Protobuf__UInt32Value *v, uint32_t max, const char *field,
+                           uint32_t *out, char *err, size_t errlen)
+{
+    if (v == NULL)
+        return 0; /* unset: the OS default stays */
+    if (v->value > max) {
+        snprintf(err, errlen, "upstream_connection_options.tcp_keepalive.%s: %u is above %u",
+                 field, v->value, max);
+        return -1;
+    }
+    *out = v->value;
+    return 0;
+}
+
+static int apply_connection_options(cluster_config *cfg, const pb_cluster *c, char *err, size_t errlen)
 {
     const Envoy__Config__Cluster__V3__UpstreamConnectionOptions *o = c->upstream_connection_options;
     if (o == NULL || o->tcp_keepalive == NULL)
-        return;
+        return 0;
+    const Envoy__Config__Core__V3__TcpKeepalive *k = o->tcp_keepalive;
     cfg->tcp_keepalive = 1;
-    if (o->tcp_keepalive->keepalive_probes)
-        cfg->keepalive_probes = o->tcp_keepalive->keepalive_probes->value;
-    if (o->tcp_keepalive->keepalive_time)
-        cfg->keepalive_time = o->tcp_keepalive->keepalive_time->value;
-    if (o->tcp_keepalive->keepalive_interval)
-        cfg->keepalive_interval = o->tcp_keepalive->keepalive_interval->value;
+    if (keepalive_value(k->keepalive_probes, KEEPALIVE_MAX_PROBES, "keepalive_probes",
+                        &cfg->keepalive_probes, err, errlen) != 0 ||
+        keepalive_value(k->keepalive_time, KEEPALIVE_MAX_SECONDS, "keepalive_time",
+                        &cfg->keepalive_time, err, errlen) != 0 ||
+        keepalive_value(k->keepalive_interval, KEEPALIVE_MAX_SECONDS, "keepalive_interval",
+                        &cfg->keepalive_interval, err, errlen) != 0)
+        return -1;
+    return 0;
 }
 
 int cluster_config_translate(const pb_cluster *c, const pb_cla *cla, cluster_config **out,
@@ -282,14 +344,16 @@ int cluster_config_translate(const pb_cluster *c, const pb_cla *cla, cluster_con
     cfg->idle_timeout_ms = CLUSTER_DEFAULT_IDLE_TIMEOUT_MS;
     cfg->max_requests_per_connection = CLUSTER_DEFAULT_MAX_REQUESTS_PER_CONNECTION;
     http2_options_defaults(&cfg->h2);
-    apply_circuit_breakers(cfg, c);
-    apply_connection_options(cfg, c);
+    cfg->max_connection_duration_ms = CLUSTER_DEFAULT_MAX_CONNECTION_DURATION_MS;
+    cfg->max_stream_duration_ms = CLUSTER_DEFAULT_MAX_STREAM_DURATION_MS;
     if (!cfg->name || !cfg->stat_name || !cfg->eds_service_name) {
         snprintf(err, errlen, "out of memory");
         cluster_config_free(cfg);
         return -1;
     }
-    if (apply_lb_policy(cfg, c, err, errlen) != 0 || apply_protocol_options(cfg, c, err, errlen) != 0 ||
+    if (apply_circuit_breakers(cfg, c, err, errlen) != 0 ||
+        apply_connection_options(cfg, c, err, errlen) != 0 ||
+        apply_lb_policy(cfg, c, err, errlen) != 0 || apply_protocol_options(cfg, c, err, errlen) != 0 ||
         apply_hosts(cfg, cla ? cla : c->load_assignment, err, errlen) != 0) {
         cluster_config_free(cfg);
         return -1;
@@ -338,4 +402,13 @@ int cluster_host_routable(const cluster_host *h)
     return h->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__UNHEALTHY &&
            h->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__DRAINING &&
            h->health_status != ENVOY__CONFIG__CORE__V3__HEALTH_STATUS__TIMEOUT;
+}
+
+const char *cluster_lb_policy_name(lb_policy lb)
+{
+    switch (lb) {
+    case LB_LEAST_REQUEST: return "LEAST_REQUEST";
+    case LB_RANDOM: return "RANDOM";
+    default: return "ROUND_ROBIN";
+    }
 }

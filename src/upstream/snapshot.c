@@ -100,6 +100,8 @@ static dp_cluster *cluster_for(const cm_cluster *cc, const dp_snapshot *prev)
         log_warn("cluster '%s' not routable: %s", cc->name, err);
         return NULL;
     }
+    if (old)
+        cb_retire(&old->cb); /* the new generation's breaker owns the gauges */
     dp_cluster *c = dp_cluster_create(cfg, cc->stats, cc->generation);
     if (c == NULL) {
         cluster_config_free(cfg);

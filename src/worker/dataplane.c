@@ -14,6 +14,7 @@
 #include "xdsnode/clusters_admin.h"
 #include "xdsnode/listener_config.h"
 #include "xdsnode/log.h"
+#include "xdsnode/pools_admin.h"
 #include "xdsnode/snapshot.h"
 #include "xdsnode/worker.h"
 
@@ -208,4 +209,9 @@ void dataplane_stop(dataplane *dp)
 int dataplane_render_clusters(const dataplane *dp, const char *query, admin_response *resp)
 {
     return clusters_admin_render(dp ? dp->snap : NULL, query, resp);
+}
+
+int dataplane_render_pools(const dataplane *dp, const char *query, admin_response *resp)
+{
+    return pools_admin_render(dp ? dp->workers : NULL, dp ? dp->n_workers : 0, query, resp);
 }

@@ -17,6 +17,7 @@
 #include <ev.h>
 #pragma GCC diagnostic pop
 
+#include "xdsnode/cluster_stats.h"
 #include "xdsnode/hcm.h"
 #include "xdsnode/conn_pool.h"
 #include "xdsnode/log.h"
@@ -46,6 +47,9 @@ struct worker {
     ev_async wakeup;
     ev_timer gc;
     pthread_mutex_t mu;
+    /* Held by the worker while it changes snap/cur/draining or creates or
+     * frees a pool, and by worker_visit_pools readers. */
+    pthread_mutex_t pools_mu;
     dp_snapshot *incoming; /* guarded by mu */
     int stop_requested;    /* guarded by mu */
     dp_snapshot *snap;
@@ -80,10 +84,15 @@ static worker_cluster *cluster_create(worker *w, dp_cluster *dc)
     return wc;
 }
 
+/* Called with pools_mu held. */
 static void cluster_destroy(worker_cluster *wc)
 {
-    for (size_t i = 0; i < wc->dc->cfg->n_hosts; i++)
+    for (size_t i = 0; i < wc->dc->cfg->n_hosts; i++) {
+        if (wc->pools[i] == NULL)
+            continue;
         conn_pool_destroy(wc->pools[i]);
+        cb_release(&wc->dc->cb, PRIORITY_DEFAULT, CB_CONNECTION_POOLS);
+    }
     free(wc->pools);
     dp_cluster_unref(wc->dc);
     free(wc);
@@ -113,6 +122,7 @@ static void cluster_start_draining(worker *w, worker_cluster *wc)
 
 static void collect_drained(worker *w)
 {
+    pthread_mutex_lock(&w->pools_mu);
     worker_cluster **pp = &w->draining;
     while (*pp) {
         worker_cluster *wc = *pp;
@@ -123,6 +133,7 @@ static void collect_drained(worker *w)
             pp = &wc->next;
         }
     }
+    pthread_mutex_unlock(&w->pools_mu);
 }
 
 worker_cluster *worker_cluster_find(worker *w, const char *name, size_t len)
@@ -147,9 +158,21 @@ worker_cluster *worker_cluster_find(worker *w, const char *name, size_t len)
 
 conn_pool *worker_cluster_pool(worker_cluster *wc, size_t host)
 {
-    if (wc->pools[host] == NULL)
-        wc->pools[host] = conn_pool_create(wc->w->loop, wc, host);
-    return wc->pools[host];
+    if (wc->pools[host])
+        return wc->pools[host];
+    if (!cb_try_acquire(&wc->dc->cb, PRIORITY_DEFAULT, CB_CONNECTION_POOLS)) {
+        stats_inc(wc->dc->stats, CLUSTER_STAT_UPSTREAM_CX_POOL_OVERFLOW);
+        return NULL;
+    }
+    conn_pool *p = conn_pool_create(wc->w->loop, wc, host);
+    if (p == NULL) {
+        cb_release(&wc->dc->cb, PRIORITY_DEFAULT, CB_CONNECTION_POOLS);
+        return NULL;
+    }
+    pthread_mutex_lock(&wc->w->pools_mu);
+    wc->pools[host] = p;
+    pthread_mutex_unlock(&wc->w->pools_mu);
+    return p;
 }
 
 void worker_cluster_hold(worker_cluster *wc) { wc->refs++; }
@@ -164,6 +187,7 @@ static void worker_swap(worker *w, dp_snapshot *snap)
         return;
     }
     size_t old_n = w->snap ? w->snap->n : 0;
+    pthread_mutex_lock(&w->pools_mu); /* readers walk cur and draining */
     for (size_t i = 0; i < snap->n; i++) {
         for (size_t j = 0; j < old_n; j++) {
             if (w->cur[j] && w->cur[j]->dc == snap->clusters[i]) {
@@ -185,6 +209,7 @@ static void worker_swap(worker *w, dp_snapshot *snap)
                 if (cur[k])
                     cluster_start_draining(w, cur[k]);
             }
+            pthread_mutex_unlock(&w->pools_mu);
             free(cur);
             snapshot_unref(snap);
             return;
@@ -192,8 +217,10 @@ static void worker_swap(worker *w, dp_snapshot *snap)
     }
     free(w->cur);
     w->cur = cur;
-    snapshot_unref(w->snap);
+    dp_snapshot *old = w->snap;
     w->snap = snap;
+    pthread_mutex_unlock(&w->pools_mu);
+    snapshot_unref(old);
     collect_drained(w);
 }
 
@@ -272,6 +299,7 @@ static void worker_shutdown(worker *w)
     }
     while (w->conns.next != &w->conns)
         w->conns.next->close(w->conns.next);
+    pthread_mutex_lock(&w->pools_mu);
     for (size_t i = 0; w->snap && i < w->snap->n; i++)
         cluster_start_draining(w, w->cur[i]);
     while (w->draining) {
@@ -281,8 +309,10 @@ static void worker_shutdown(worker *w)
     }
     free(w->cur);
     w->cur = NULL;
-    snapshot_unref(w->snap);
+    dp_snapshot *old = w->snap;
     w->snap = NULL;
+    pthread_mutex_unlock(&w->pools_mu);
+    snapshot_unref(old);
     ev_timer_stop(w->loop, &w->gc);
     ev_async_stop(w->loop, &w->wakeup);
     ev_break(w->loop, EVBREAK_ALL);
@@ -334,6 +364,7 @@ int worker_create(unsigned id, const worker_listener *listeners, size_t n, dp_sn
     w->id = id;
     w->conns.next = w->conns.prev = &w->conns;
     pthread_mutex_init(&w->mu, NULL);
+    pthread_mutex_init(&w->pools_mu, NULL);
     ev_async_init(&w->wakeup, on_wakeup);
     w->wakeup.data = w;
     ev_async_start(w->loop, &w->wakeup);
@@ -393,6 +424,35 @@ void worker_stop_and_free(worker *w)
     }
     ev_loop_destroy(w->loop);
     pthread_mutex_destroy(&w->mu);
+    pthread_mutex_destroy(&w->pools_mu);
     free(w->sockets);
     free(w);
+}
+
+_Static_assert(sizeof(((worker_pool_view *)0)->counts) / sizeof(size_t) == POOL_COUNT_FIELDS,
+               "worker_pool_view.counts matches http1_pool's counts");
+
+static void visit_cluster(const worker *w, const worker_cluster *wc, worker_pool_visitor fn, void *ctx)
+{
+    for (size_t i = 0; i < wc->dc->cfg->n_hosts; i++) {
+        http1_pool *h1 = wc->pools[i] ? conn_pool_http1(wc->pools[i]) : NULL;
+        if (h1 == NULL)
+            continue;
+        worker_pool_view v = {.worker_id = w->id, .cfg = wc->dc->cfg, .host = i, .protocol = "http1",
+                              .cluster_draining = wc->draining, .generation = wc->dc->generation};
+        http1_pool_counts_get(h1, v.counts);
+        fn(ctx, &v);
+    }
+}
+
+void worker_visit_pools(worker *w, worker_pool_visitor fn, void *ctx)
+{
+    pthread_mutex_lock(&w->pools_mu);
+    for (size_t i = 0; w->snap && i < w->snap->n; i++) {
+        if (w->cur[i])
+            visit_cluster(w, w->cur[i], fn, ctx);
+    }
+    for (const worker_cluster *wc = w->draining; wc; wc = wc->next)
+        visit_cluster(w, wc, fn, ctx);
+    pthread_mutex_unlock(&w->pools_mu);
 }

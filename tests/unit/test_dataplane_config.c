@@ -44,9 +44,19 @@ Test(cluster_config, envoy_defaults)
         cr_assert_eq(c->thresholds[p].max_pending_requests, 1024);
         cr_assert_eq(c->thresholds[p].max_requests, 1024);
         cr_assert_eq(c->thresholds[p].max_retries, 3);
+        cr_assert_eq(c->thresholds[p].max_connection_pools, UINT32_MAX, "unlimited");
+        cr_assert_eq(c->thresholds[p].track_remaining, 0);
+        cr_assert_eq(c->thresholds[p].has_retry_budget, 0);
     }
+    cr_assert_eq(c->max_connection_duration_ms, 0, "none");
+    cr_assert_eq(c->max_stream_duration_ms, 0, "none");
+    cr_assert_eq(c->protocol, UPSTREAM_PROTO_HTTP1);
+    cr_assert_str_eq(cluster_lb_policy_name(c->lb), "ROUND_ROBIN");
     cr_assert_eq(c->n_hosts, 0);
     cr_assert_eq(c->tcp_keepalive, 0);
+    cr_assert_eq(c->keepalive_probes, 0, "OS default");
+    cr_assert_eq(c->keepalive_time, 0, "OS default");
+    cr_assert_eq(c->keepalive_interval, 0, "OS default");
     cluster_config_free(c);
 }
 
@@ -177,6 +187,103 @@ Test(cluster_config, http2_window_sizes_are_clamped_to_valid_range)
     cr_assert_eq(c->h2.initial_stream_window_size, 65535);
     cr_assert_eq(c->h2.initial_connection_window_size, 2147483647u);
     cluster_config_free(c);
+}
+
+Test(cluster_config, circuit_breaker_fields_per_priority)
+{
+    cluster_config *c = translate_cluster(
+        "static_resources: {clusters: [{name: a, circuit_breakers: {thresholds: ["
+        " {max_connections: 8, max_pending_requests: 9, max_requests: 10, max_retries: 11,"
+        "  track_remaining: true, max_connection_pools: 4},"
+        " {priority: HIGH, max_connections: 80, retry_budget: {budget_percent: {value: 25},"
+        "  min_retry_concurrency: 7}}]}}]}");
+    const cb_thresholds *d = &c->thresholds[PRIORITY_DEFAULT], *h = &c->thresholds[PRIORITY_HIGH];
+    cr_assert_eq(d->max_connections, 8);
+    cr_assert_eq(d->max_pending_requests, 9);
+    cr_assert_eq(d->max_requests, 10);
+    cr_assert_eq(d->max_retries, 11);
+    cr_assert_eq(d->track_remaining, 1);
+    cr_assert_eq(d->max_connection_pools, 4);
+    cr_assert_eq(d->has_retry_budget, 0);
+    cr_assert_eq(h->max_connections, 80);
+    cr_assert_eq(h->max_pending_requests, 1024, "unset fields keep the default");
+    cr_assert_eq(h->max_retries, 3);
+    cr_assert_eq(h->track_remaining, 0);
+    cr_assert_eq(h->max_connection_pools, UINT32_MAX);
+    cr_assert_eq(h->has_retry_budget, 1);
+    cr_assert_float_eq(h->retry_budget_percent, 25.0, 1e-9);
+    cr_assert_eq(h->retry_budget_min_concurrency, 7);
+    cluster_config_free(c);
+}
+
+Test(cluster_config, retry_budget_defaults)
+{
+    cluster_config *c = translate_cluster(
+        "static_resources: {clusters: [{name: a, circuit_breakers: {thresholds: [{retry_budget: {}}]}}]}");
+    cr_assert_eq(c->thresholds[PRIORITY_DEFAULT].has_retry_budget, 1);
+    cr_assert_float_eq(c->thresholds[PRIORITY_DEFAULT].retry_budget_percent, 20.0, 1e-9);
+    cr_assert_eq(c->thresholds[PRIORITY_DEFAULT].retry_budget_min_concurrency, 3);
+    cr_assert_eq(c->thresholds[PRIORITY_HIGH].has_retry_budget, 0);
+    cluster_config_free(c);
+}
+
+Test(cluster_config, keepalive_and_http_durations)
+{
+    cluster_config *c = translate_cluster(
+        "static_resources: {clusters: [{name: a, lb_policy: RANDOM,"
+        " upstream_connection_options: {tcp_keepalive: {keepalive_time: 30, keepalive_interval: 5,"
+        "  keepalive_probes: 3}},"
+        " typed_extension_protocol_options: {envoy.extensions.upstreams.http.v3.HttpProtocolOptions:"
+        "   {'@type': type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions,"
+        "    common_http_protocol_options: {idle_timeout: 0s, max_connection_duration: 2.5s,"
+        "     max_stream_duration: 7s},"
+        "    explicit_http_config: {http_protocol_options: {}}}}}]}");
+    cr_assert_eq(c->tcp_keepalive, 1);
+    cr_assert_eq(c->keepalive_time, 30);
+    cr_assert_eq(c->keepalive_interval, 5);
+    cr_assert_eq(c->keepalive_probes, 3);
+    cr_assert_eq(c->idle_timeout_ms, 0, "0s disables the idle timeout");
+    cr_assert_eq(c->max_connection_duration_ms, 2500);
+    cr_assert_eq(c->max_stream_duration_ms, 7000);
+    cr_assert_eq(c->lb, LB_RANDOM);
+    cr_assert_str_eq(cluster_lb_policy_name(c->lb), "RANDOM");
+    cluster_config_free(c);
+}
+
+Test(cluster_config, keepalive_present_but_empty_keeps_os_defaults)
+{
+    cluster_config *c = translate_cluster(
+        "static_resources: {clusters: [{name: a, upstream_connection_options: {tcp_keepalive: {}}}]}");
+    cr_assert_eq(c->tcp_keepalive, 1, "SO_KEEPALIVE is set");
+    cr_assert_eq(c->keepalive_time + c->keepalive_interval + c->keepalive_probes, 0);
+    cluster_config_free(c);
+}
+
+static void expect_translation_error(const char *yaml, const char *needle)
+{
+    pb_bootstrap *b = parse(yaml);
+    cluster_config *cfg = NULL;
+    char err[512] = "";
+    cr_assert_eq(cluster_config_translate(b->static_resources->clusters[0], NULL, &cfg, err, sizeof(err)), -1,
+                 "%s", yaml);
+    cr_assert_null(cfg);
+    cr_assert(strstr(err, needle) != NULL, "%s", err);
+    bootstrap_free(b);
+}
+
+Test(cluster_config, bad_values_are_errors)
+{
+    expect_translation_error("static_resources: {clusters: [{name: a, upstream_connection_options:"
+                             " {tcp_keepalive: {keepalive_probes: 128}}}]}", "keepalive_probes: 128 is above 127");
+    expect_translation_error("static_resources: {clusters: [{name: a, upstream_connection_options:"
+                             " {tcp_keepalive: {keepalive_time: 40000}}}]}", "keepalive_time");
+    expect_translation_error("static_resources: {clusters: [{name: a, upstream_connection_options:"
+                             " {tcp_keepalive: {keepalive_interval: 32768}}}]}", "keepalive_interval");
+    expect_translation_error("static_resources: {clusters: [{name: a, circuit_breakers: {thresholds:"
+                             " [{retry_budget: {budget_percent: {value: 150}}}]}}]}", "budget_percent");
+    expect_translation_error("static_resources: {clusters: [{name: a, load_assignment: {endpoints: [{lb_endpoints:"
+                             " [{endpoint: {address: {socket_address: {address: example.com, port_value: 80}}}}]}]}}]}",
+                             "not an IP literal");
 }
 
 Test(cluster_config, unsupported_lb_policy_is_an_error)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "xdsnode/circuit_breaker.h"
+#include "xdsnode/cluster_stats.h"
 #include "xdsnode/lb.h"
 
 static cluster_config *make(lb_policy p, size_t n, const uint32_t *weights, const uint32_t *prios,
@@ -129,7 +130,11 @@ Test(lb, random_follows_weights)
 
 static circuit_breakers *new_cb(uint32_t cx, uint32_t pending, uint32_t rq, uint32_t retries)
 {
-    cb_thresholds t[PRIORITY_COUNT] = {{cx, pending, rq, retries}, {1024, 1024, 1024, 3}};
+    cb_thresholds t[PRIORITY_COUNT] = {
+        {.max_connections = cx, .max_pending_requests = pending, .max_requests = rq, .max_retries = retries,
+         .max_connection_pools = UINT32_MAX},
+        {.max_connections = 1024, .max_pending_requests = 1024, .max_requests = 1024, .max_retries = 3,
+         .max_connection_pools = UINT32_MAX}};
     circuit_breakers *cb = calloc(1, sizeof(*cb));
     cb_init(cb, t, NULL);
     return cb;
@@ -177,4 +182,76 @@ Test(circuit_breaker, never_exceeds_limit_across_threads)
         pthread_join(t[i], NULL);
     cr_assert_eq(cb_count(cb, PRIORITY_DEFAULT, CB_REQUESTS), 0);
     free(cb);
+}
+
+static cb_thresholds thresholds_with(uint32_t cx, uint32_t pools, int track)
+{
+    return (cb_thresholds){.max_connections = cx, .max_pending_requests = 1024, .max_requests = 1024,
+                           .max_retries = 3, .max_connection_pools = pools, .track_remaining = track,
+                           .retry_budget_percent = 20.0, .retry_budget_min_concurrency = 3};
+}
+
+Test(circuit_breaker, gauges_open_and_remaining)
+{
+    stats_scope *st = cluster_stats_scope_create("c");
+    cb_thresholds t[PRIORITY_COUNT] = {thresholds_with(2, 1, 1), thresholds_with(5, 9, 0)};
+    circuit_breakers cb;
+    cb_init(&cb, t, st);
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_DEFAULT_REMAINING_CX), 2, "published at init");
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_DEFAULT_REMAINING_RETRIES), 3);
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_HIGH_REMAINING_CX), 0, "HIGH does not track");
+    cr_assert(cb_try_acquire(&cb, PRIORITY_DEFAULT, CB_CONNECTIONS));
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_DEFAULT_REMAINING_CX), 1);
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_DEFAULT_CX_OPEN), 0);
+    cr_assert(cb_try_acquire(&cb, PRIORITY_DEFAULT, CB_CONNECTIONS));
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_DEFAULT_REMAINING_CX), 0);
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_DEFAULT_CX_OPEN), 1);
+    cr_assert_eq(cb_remaining(&cb, PRIORITY_DEFAULT, CB_CONNECTIONS), 0);
+    cr_assert(cb_try_acquire(&cb, PRIORITY_DEFAULT, CB_CONNECTION_POOLS));
+    cr_assert_not(cb_try_acquire(&cb, PRIORITY_DEFAULT, CB_CONNECTION_POOLS), "max_connection_pools 1");
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_DEFAULT_CX_POOL_OPEN), 1);
+    cr_assert_str_eq(cb_resource_limit_name(CB_CONNECTION_POOLS), "max_connection_pools");
+    cb_release(&cb, PRIORITY_DEFAULT, CB_CONNECTIONS);
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_DEFAULT_CX_OPEN), 0);
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_DEFAULT_REMAINING_CX), 1);
+    stats_scope_unref(st);
+}
+
+Test(circuit_breaker, retry_budget_overrides_max_retries)
+{
+    cb_thresholds t[PRIORITY_COUNT] = {thresholds_with(1024, UINT32_MAX, 1), thresholds_with(1024, UINT32_MAX, 0)};
+    t[PRIORITY_DEFAULT].has_retry_budget = 1;
+    t[PRIORITY_DEFAULT].retry_budget_percent = 25.0;
+    t[PRIORITY_DEFAULT].retry_budget_min_concurrency = 2;
+    t[PRIORITY_DEFAULT].max_retries = 0;
+    circuit_breakers cb;
+    cb_init(&cb, t, NULL);
+    cr_assert_eq(cb_limit(&cb, PRIORITY_DEFAULT, CB_RETRIES), 2, "min_retry_concurrency floor");
+    for (int i = 0; i < 20; i++)
+        cb_force_acquire(&cb, PRIORITY_DEFAULT, CB_REQUESTS);
+    for (int i = 0; i < 4; i++)
+        cb_force_acquire(&cb, PRIORITY_DEFAULT, CB_PENDING);
+    cr_assert_eq(cb_limit(&cb, PRIORITY_DEFAULT, CB_RETRIES), 6, "25%% of 24 active + pending");
+    for (int i = 0; i < 6; i++)
+        cr_assert(cb_try_acquire(&cb, PRIORITY_DEFAULT, CB_RETRIES));
+    cr_assert_not(cb_try_acquire(&cb, PRIORITY_DEFAULT, CB_RETRIES));
+    cr_assert_eq(cb_limit(&cb, PRIORITY_HIGH, CB_RETRIES), 3, "HIGH keeps max_retries");
+}
+
+Test(circuit_breaker, retired_generation_leaves_the_gauges_alone)
+{
+    stats_scope *st = cluster_stats_scope_create("c");
+    cb_thresholds t[PRIORITY_COUNT] = {thresholds_with(8, UINT32_MAX, 1), thresholds_with(8, UINT32_MAX, 0)};
+    circuit_breakers old_cb, new_cb;
+    cb_init(&old_cb, t, st);
+    cr_assert(cb_try_acquire(&old_cb, PRIORITY_DEFAULT, CB_CONNECTIONS));
+    t[PRIORITY_DEFAULT].max_connections = 2;
+    cb_retire(&old_cb);
+    cb_init(&new_cb, t, st);
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_DEFAULT_REMAINING_CX), 2);
+    cb_release(&old_cb, PRIORITY_DEFAULT, CB_CONNECTIONS); /* an old connection closes */
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_DEFAULT_REMAINING_CX), 2, "the old limit 8 is not written back");
+    cr_assert(cb_try_acquire(&new_cb, PRIORITY_DEFAULT, CB_CONNECTIONS));
+    cr_assert_eq(stats_get(st, CLUSTER_STAT_CB_DEFAULT_REMAINING_CX), 1);
+    stats_scope_unref(st);
 }
