@@ -182,8 +182,10 @@ static json_t *effective_json(const dp_cluster *c)
                                                          : json_null());
     json_object_set_new(o, "per_connection_buffer_limit_bytes", json_integer(cfg->buffer_limit));
     json_object_set_new(o, "lb_policy", json_string(cluster_lb_policy_name(cfg->lb)));
-    json_object_set_new(o, "upstream_protocol", json_string("http1"));
-    json_object_set_new(o, "upstream_protocol", json_string(cfg->protocol == UPSTREAM_PROTO_HTTP2 ? "HTTP2" : cfg->protocol == UPSTREAM_PROTO_DOWNSTREAM ? "USE_DOWNSTREAM" : "HTTP1"));
+    const char *proto = cfg->protocol == UPSTREAM_PROTO_HTTP2        ? "http2"
+                        : cfg->protocol == UPSTREAM_PROTO_DOWNSTREAM ? "downstream"
+                                                                     : "http1";
+    json_object_set_new(o, "upstream_protocol", json_string(proto));
     return o;
 }
 
