@@ -52,6 +52,12 @@
     X(UPSTREAM_RQ_3XX, "upstream_rq_3xx", STAT_COUNTER)                                    \
     X(UPSTREAM_RQ_4XX, "upstream_rq_4xx", STAT_COUNTER)                                    \
     X(UPSTREAM_RQ_5XX, "upstream_rq_5xx", STAT_COUNTER)                                    \
+    /* the HTTP/2 codec (cluster.<name>.http2.*) */                                       \
+    X(HTTP2_RX_RESET, "http2.rx_reset", STAT_COUNTER)                                      \
+    X(HTTP2_TX_RESET, "http2.tx_reset", STAT_COUNTER)                                      \
+    X(HTTP2_TRAILERS, "http2.trailers", STAT_COUNTER)                                      \
+    X(HTTP2_KEEPALIVE_TIMEOUT, "http2.keepalive_timeout", STAT_COUNTER)                    \
+    X(HTTP2_STREAMS_ACTIVE, "http2.streams_active", STAT_GAUGE)                            \
     X(MEMBERSHIP_TOTAL, "membership_total", STAT_GAUGE)                                    \
     X(MEMBERSHIP_HEALTHY, "membership_healthy", STAT_GAUGE)                                \
     X(MEMBERSHIP_DEGRADED, "membership_degraded", STAT_GAUGE)                              \

@@ -2,19 +2,22 @@
  * h2_downstream.h: the HTTP/2 downstream codec (nghttp2 server session,
  * h2c prior knowledge) for HCM listeners with codec_type AUTO (the HCM
  * hands over a connection that opens with the preface) or HTTP2. Each
- * stream is carried to the HCM as one HTTP/1.1 exchange over a private
- * socketpair, so routing, pools, retries, local replies and the access
- * log are the HCM's, unchanged; this module translates (pseudo-headers,
- * :authority <-> Host, DATA <-> chunked or content-length bodies) and
- * guards the connection: SETTINGS_MAX_CONCURRENT_STREAMS, flow control
- * with windows consumed only as the HCM takes the bytes, a cap on stream
- * resets per interval (rapid reset: GOAWAY ENHANCE_YOUR_CALM and close),
- * nghttp2's SETTINGS/PING flood limits, header size limits. Trailers are
- * not carried (the HTTP/1.1 hop has none).
+ * stream is carried to the HCM as one HTTP/1.1 exchange held in memory
+ * (hcm_pipe in hcm.h), so routing, pools, retries, local replies and the
+ * access log are the HCM's, unchanged; this module translates
+ * (pseudo-headers, :authority <-> Host, DATA <-> chunked or content-length
+ * bodies, trailers <-> the last chunk's trailer fields, TE: trailers kept)
+ * and guards the connection: SETTINGS_MAX_CONCURRENT_STREAMS, flow
+ * control with windows consumed only as the HCM takes the bytes, response
+ * bytes taken from the HCM only up to the buffer limit (backpressure on
+ * the upstream), a cap on stream resets per interval (rapid reset:
+ * GOAWAY ENHANCE_YOUR_CALM and close), nghttp2's SETTINGS/PING flood
+ * limits, header size limits. Frames are serialized into one buffer and
+ * written in batches.
  *
- * Owns: the connection, its socket, session, streams and their
- * socketpair ends (the HCM owns the other ends). Threads: the accepting
- * worker's thread only.
+ * Owns: the connection, its socket, session, streams, and the HCM side
+ * of each stream's exchange (aborted when the stream ends first).
+ * Threads: the accepting worker's thread only.
  */
 #ifndef XDSNODE_H2_DOWNSTREAM_H
 #define XDSNODE_H2_DOWNSTREAM_H

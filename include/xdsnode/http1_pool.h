@@ -52,6 +52,10 @@ typedef struct {
     void (*on_failure)(pool_request *r, pool_failure why, cb_resource limit);
     void (*on_response_headers)(pool_request *r, const http_parser *p, const header_list *h);
     void (*on_response_body)(pool_request *r, const char *data, size_t len);
+    /* The response's trailers: fields first..h->n-1 of h (HTTP/1.1 chunked
+     * trailers, or HTTP/2 trailing HEADERS); before on_response_complete.
+     * Optional. */
+    void (*on_response_trailers)(pool_request *r, const header_list *h, size_t first);
     /* The response is complete; the request is unbound. */
     void (*on_response_complete)(pool_request *r);
     /* The connection failed while bound; the request is unbound. */

@@ -15,6 +15,9 @@
  * conn_pool.h); a stream parses them back into HEADERS and DATA frames
  * (Host -> :authority, chunked -> DATA, hop-by-hop headers dropped), and
  * hands responses up as an http_parser-shaped status plus header_list.
+ * Chunked request trailers become a trailing HEADERS frame; response
+ * trailers go up through on_response_trailers. Windows are returned as
+ * the router takes response bytes (h2_stream_pause_reading holds them).
  *
  * Owns: its connections (sockets, nghttp2 sessions, timers) and streams.
  * A pool_request is the caller's; the pool only links it (r->h2pool while
@@ -52,6 +55,10 @@ void http2_pool_cancel(pool_request *r);
 int h2_stream_send(h2_stream *st, const void *data, size_t len);
 /* Request body bytes not yet taken by the HTTP/2 flow-control window. */
 size_t h2_stream_send_buffered(const h2_stream *st);
+/* Backpressure from the client: DATA the stream receives while paused
+ * keeps its flow-control window closed until resumed. */
+void h2_stream_pause_reading(h2_stream *st);
+void h2_stream_resume_reading(h2_stream *st);
 const char *h2_stream_host_name(const h2_stream *st);
 
 #endif

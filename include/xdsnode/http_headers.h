@@ -47,6 +47,9 @@ const char *header_list_get(const header_list *l, const char *name, size_t *len)
 /* True for headers a proxy must not forward: Connection, Keep-Alive,
  * Proxy-Connection, Transfer-Encoding, Upgrade, TE, and every name the
  * Connection header lists (connection_value, may be NULL). */
+/* 1 if a TE header value lists the "trailers" token (the only TE value
+ * a proxy passes on, as gRPC needs it). */
+int header_te_trailers(const char *value, size_t len);
 int header_is_hop_by_hop(const char *name, size_t len, const char *connection_value,
                          size_t connection_len);
 

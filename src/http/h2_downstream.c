@@ -26,8 +26,11 @@
 
 #define H2D_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2D_PREFACE_LEN 24
-/* Read size per event on the client socket and on a stream's socketpair. */
+/* Read size per event on the client socket. */
 #define H2D_READ_CHUNK 65536
+/* Serialized frames are written once this many are queued (and at the
+ * end of each flush); above it nghttp2 is not asked for more. */
+#define H2D_WRITE_BATCH 65536
 /* Most response header fields passed to nghttp2. */
 #define H2D_MAX_RESPONSE_FIELDS 128
 
@@ -36,17 +39,20 @@ typedef struct h2d_conn h2d_conn;
 typedef struct h2d_stream {
     h2d_conn *conn;
     int32_t id;
-    int fd;                 /* our end of the socketpair; the HCM has the other */
-    ev_io rio, wio;
+    hcm_pipe *hcm;          /* the HCM's side of the exchange; NULL before and after */
+    int started;            /* the request went to the HCM */
     buffer head;            /* request head being built from HEADERS */
     buffer out;             /* HTTP/1.1 bytes for the HCM */
     size_t header_bytes;
     char *method, *path, *authority;
-    int chunked, end_stream, has_length;
+    int chunked, end_stream, has_length, sent_end;
     http_parser resp;
     header_list resph;
+    size_t resp_trailer_start; /* response trailers start at this index of resph */
+    int resp_headers_done;
     buffer body;            /* response body not yet framed */
-    int resp_submitted, resp_eof, data_deferred, read_paused;
+    int resp_submitted, resp_eof, data_deferred;
+    int want_input, want_output; /* deferred pushes to / pulls from the HCM */
     size_t unconsumed;      /* DATA bytes queued for the HCM, window not yet returned */
     struct h2d_stream *prev, *next;
 } h2d_stream;
@@ -58,7 +64,9 @@ struct h2d_conn {
     struct sockaddr_storage peer;
     int fd;
     ev_io rio, wio;
+    ev_timer defer;          /* work the HCM asked for, done on the next loop turn */
     nghttp2_session *session;
+    buffer wbuf;             /* frames serialized, not yet written */
     h2d_stream *streams;
     int in_session, destroy_pending, want_flush;
     unsigned resets;         /* in the current interval */
@@ -87,13 +95,19 @@ static struct ev_loop *conn_loop(const h2d_conn *c) { return worker_loop(c->w); 
 
 /* --- streams --------------------------------------------------------------- */
 
+static void conn_defer(h2d_conn *c)
+{
+    if (!ev_is_active(&c->defer))
+        ev_timer_start(conn_loop(c), &c->defer);
+}
+
 static void stream_free(h2d_stream *st)
 {
     h2d_conn *c = st->conn;
-    if (st->fd >= 0) {
-        ev_io_stop(conn_loop(c), &st->rio);
-        ev_io_stop(conn_loop(c), &st->wio);
-        close(st->fd);
+    if (st->hcm) {
+        hcm_pipe *p = st->hcm;
+        st->hcm = NULL;
+        hcm_pipe_abort(p);
     }
     if (st->prev)
         st->prev->next = st->next;
@@ -121,28 +135,48 @@ static char *dup_n(const uint8_t *p, size_t n)
     return d;
 }
 
-/* Writes queued HTTP/1.1 bytes to the HCM and returns their window. */
-static void stream_write_out(h2d_stream *st)
+/* Gives queued request bytes to the HCM and returns their window. Not
+ * for use inside an HCM callback (hcm.h). */
+static void stream_push_input(h2d_stream *st)
 {
     h2d_conn *c = st->conn;
-    size_t before = buffer_len(&st->out);
-    long w = buffer_write_fd(&st->out, st->fd);
-    if (w < 0) {
-        nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
-        conn_flush(c);
+    st->want_input = 0;
+    size_t n = buffer_len(&st->out);
+    if (st->hcm == NULL || n == 0)
         return;
-    }
-    size_t sent = before - buffer_len(&st->out);
-    size_t give = sent < st->unconsumed ? sent : st->unconsumed;
+    if (hcm_pipe_input(st->hcm, buffer_start(&st->out), n) == 0)
+        return; /* the HCM is not reading: on_input_ready follows */
+    buffer_consume(&st->out, n);
+    size_t give = n < st->unconsumed ? n : st->unconsumed;
     if (give > 0) {
         st->unconsumed -= give;
         nghttp2_session_consume(c->session, st->id, give);
     }
-    if (buffer_len(&st->out) > 0)
-        ev_io_start(conn_loop(c), &st->wio);
-    else
-        ev_io_stop(conn_loop(c), &st->wio);
-    conn_flush(c);
+}
+
+static nghttp2_nv make_nv(const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, nlen, vlen, NGHTTP2_NV_FLAG_NONE};
+}
+
+/* The HCM's response trailers (last chunk) become a trailing HEADERS. */
+static int stream_submit_trailers(h2d_stream *st)
+{
+    header_list *h = &st->resph;
+    nghttp2_nv nv[H2D_MAX_RESPONSE_FIELDS];
+    size_t n = 0;
+    for (size_t i = st->resp_trailer_start; i < h->n && n < H2D_MAX_RESPONSE_FIELDS; i++) {
+        char *name = (char *)header_name(h, i);
+        size_t nl = h->h[i].name_len;
+        if (nl == 0 || header_is_hop_by_hop(name, nl, NULL, 0))
+            continue;
+        for (size_t k = 0; k < nl; k++)
+            name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
+        nv[n++] = make_nv(name, nl, header_value(h, i), h->h[i].value_len);
+    }
+    if (n == 0)
+        return -1;
+    return nghttp2_submit_trailer(st->conn->session, st->id, nv, n) == 0 ? 0 : -1;
 }
 
 static ssize_t read_response_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
@@ -162,13 +196,15 @@ static ssize_t read_response_body(nghttp2_session *session, int32_t stream_id, u
     }
     if (buffer_len(&st->body) == 0 && st->resp_eof) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (st->resph.n > st->resp_trailer_start && stream_submit_trailers(st) == 0)
+            *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     } else if (n == 0) {
         st->data_deferred = 1;
         return NGHTTP2_ERR_DEFERRED;
     }
-    if (st->read_paused && buffer_len(&st->body) < st->conn->cfg->buffer_limit / 2) {
-        st->read_paused = 0;
-        ev_io_start(conn_loop(st->conn), &st->rio);
+    if (st->hcm && buffer_len(&st->body) < st->conn->cfg->buffer_limit / 2) {
+        st->want_output = 1; /* the HCM may hold more: pull it, outside nghttp2 */
+        conn_defer(st->conn);
     }
     return (ssize_t)n;
 }
@@ -183,11 +219,6 @@ static int on_resp_value(http_parser *hp, const char *at, size_t n)
 {
     h2d_stream *st = hp->data;
     return header_list_add_value(&st->resph, at, n) == 0 ? 0 : -1;
-}
-
-static nghttp2_nv make_nv(const char *name, size_t nlen, const char *value, size_t vlen)
-{
-    return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, nlen, vlen, NGHTTP2_NV_FLAG_NONE};
 }
 
 /* The HCM's HTTP/1.1 response head becomes HEADERS (hop-by-hop dropped). */
@@ -214,10 +245,15 @@ static int on_resp_headers_complete(http_parser *hp)
             name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
         nv[n++] = make_nv(name, nl, header_value(h, i), h->h[i].value_len);
     }
-    int no_body = strcmp(st->method, "HEAD") == 0 || hp->status_code == 204 || hp->status_code == 304;
+    /* No body at all (HEAD, 204, 304, content-length 0): END_STREAM on
+     * HEADERS, as a gRPC trailers-only response needs. */
+    int no_body = strcmp(st->method, "HEAD") == 0 || hp->status_code == 204 ||
+                  hp->status_code == 304 || hp->content_length == 0;
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_response_body};
     nghttp2_submit_response(st->conn->session, st->id, nv, n, no_body ? NULL : &prd);
     st->resp_submitted = 1;
+    st->resp_headers_done = 1;
+    st->resp_trailer_start = st->resph.n;
     return no_body ? 1 : 0;
 }
 
@@ -233,6 +269,7 @@ static int on_resp_complete(http_parser *hp)
     if (hp->status_code < 200)
         return 0;
     st->resp_eof = 1;
+    http_parser_pause(hp, 1);
     return 0;
 }
 
@@ -244,78 +281,95 @@ static const http_parser_settings response_settings = {
     .on_message_complete = on_resp_complete,
 };
 
-static void stream_on_response_bytes(h2d_stream *st, const char *buf, size_t n)
+/* Parses response bytes from the HCM. Returns -1 if they are malformed
+ * (the stream has been reset). */
+static int stream_on_response_bytes(h2d_stream *st, const char *buf, size_t n)
 {
     h2d_conn *c = st->conn;
     size_t done = http_parser_execute(&st->resp, &response_settings, buf, n);
     enum http_errno e = HTTP_PARSER_ERRNO(&st->resp);
     if ((e != HPE_OK && e != HPE_PAUSED) || (done < n && !st->resp_eof)) {
         nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
-        return;
+        return -1;
     }
     if (st->resp_submitted && st->data_deferred && (buffer_len(&st->body) > 0 || st->resp_eof)) {
         st->data_deferred = 0;
         nghttp2_session_resume_data(c->session, st->id);
     }
-    if (buffer_len(&st->body) > c->cfg->buffer_limit) {
-        st->read_paused = 1;
-        ev_io_stop(conn_loop(c), &st->rio);
-    }
+    return 0;
 }
 
-static void on_stream_readable(struct ev_loop *loop, ev_io *w, int revents)
+/* hcm_pipe_ops: called from inside the HCM; no call back into it here. */
+static void pipe_on_output(void *ctx, buffer *out)
 {
-    (void)loop;
-    (void)revents;
-    h2d_stream *st = w->data;
+    h2d_stream *st = ctx;
+    size_t limit = st->conn->cfg->buffer_limit;
+    size_t have = buffer_len(&st->body);
+    if (have >= limit)
+        return; /* the HCM keeps the rest and pauses its upstream */
+    size_t n = buffer_len(out);
+    if (n > limit - have)
+        n = limit - have;
+    if (stream_on_response_bytes(st, buffer_start(out), n) != 0)
+        n = buffer_len(out); /* reset: drop it all */
+    buffer_consume(out, n);
+    conn_defer(st->conn);
+}
+
+static void pipe_on_input_ready(void *ctx)
+{
+    h2d_stream *st = ctx;
+    st->want_input = 1;
+    conn_defer(st->conn);
+}
+
+/* The HCM side ended: a response that is not complete resets the stream. */
+static void pipe_on_close(void *ctx)
+{
+    h2d_stream *st = ctx;
     h2d_conn *c = st->conn;
-    char buf[H2D_READ_CHUNK];
-    ssize_t n = recv(st->fd, buf, sizeof(buf), 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n > 0) {
-        stream_on_response_bytes(st, buf, (size_t)n);
-    } else {
-        ev_io_stop(conn_loop(c), &st->rio);
-        http_parser_execute(&st->resp, &response_settings, NULL, 0); /* EOF ends a close-delimited body */
-        if (!st->resp_eof) {
-            if (st->resp_submitted)
-                nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
-            else
-                nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_REFUSED_STREAM);
-        } else if (st->data_deferred) {
-            st->data_deferred = 0;
-            nghttp2_session_resume_data(c->session, st->id);
-        }
+    st->hcm = NULL;
+    http_parser_execute(&st->resp, &response_settings, NULL, 0); /* EOF ends a close-delimited body */
+    if (!st->resp_eof) {
+        nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id,
+                                  st->resp_submitted ? NGHTTP2_INTERNAL_ERROR : NGHTTP2_REFUSED_STREAM);
+    } else if (st->data_deferred) {
+        st->data_deferred = 0;
+        nghttp2_session_resume_data(c->session, st->id);
     }
-    conn_flush(c);
+    conn_defer(c);
 }
 
-static void on_stream_writable(struct ev_loop *loop, ev_io *w, int revents)
+static const hcm_pipe_ops pipe_ops = {
+    .on_output = pipe_on_output,
+    .on_input_ready = pipe_on_input_ready,
+    .on_close = pipe_on_close,
+};
+
+/* Appends the request's end: the last chunk, with trailers if any came. */
+static void stream_end_request(h2d_stream *st, const buffer *trailers)
 {
-    (void)loop;
-    (void)revents;
-    stream_write_out(w->data);
+    if (st->sent_end)
+        return;
+    st->sent_end = 1;
+    if (!st->chunked)
+        return;
+    buffer_append(&st->out, "0\r\n", 3);
+    if (trailers)
+        buffer_append(&st->out, buffer_start(trailers), buffer_len(trailers));
+    buffer_append(&st->out, "\r\n", 2);
 }
 
-/* HEADERS complete: the HTTP/1.1 request head goes to a new HCM connection. */
+/* HEADERS complete: the HTTP/1.1 request head goes to a new HCM exchange. */
 static int stream_start(h2d_stream *st)
 {
     h2d_conn *c = st->conn;
     if (st->method == NULL || st->path == NULL)
         return -1;
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+    st->hcm = hcm_pipe_create(c->w, c->cfg, &c->peer, &pipe_ops, st);
+    if (st->hcm == NULL)
         return -1;
-    if (hcm_connection_create(c->w, c->cfg, sv[0], &c->peer) != 0) {
-        close(sv[1]);
-        return -1;
-    }
-    st->fd = sv[1];
-    ev_io_init(&st->rio, on_stream_readable, st->fd, EV_READ);
-    ev_io_init(&st->wio, on_stream_writable, st->fd, EV_WRITE);
-    st->rio.data = st->wio.data = st;
-    ev_io_start(conn_loop(c), &st->rio);
+    st->started = 1;
     st->chunked = !st->end_stream && !st->has_length;
     buffer_printf(&st->out, "%s %s HTTP/1.1\r\n", st->method, st->path);
     if (st->authority)
@@ -325,24 +379,13 @@ static int stream_start(h2d_stream *st)
         buffer_printf(&st->out, "transfer-encoding: chunked\r\n");
     buffer_append(&st->out, "\r\n", 2);
     buffer_free(&st->head);
-    stream_write_out(st);
+    if (st->end_stream)
+        st->sent_end = 1;
+    stream_push_input(st);
     return 0;
 }
 
 /* --- nghttp2 callbacks -------------------------------------------------------- */
-
-static ssize_t on_send(nghttp2_session *session, const uint8_t *data, size_t length, int flags,
-                       void *user_data)
-{
-    (void)session;
-    (void)flags;
-    h2d_conn *c = user_data;
-    ssize_t n = send(c->fd, data, length, MSG_NOSIGNAL);
-    if (n < 0)
-        return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? NGHTTP2_ERR_WOULDBLOCK
-                                                                           : NGHTTP2_ERR_CALLBACK_FAILURE;
-    return n;
-}
 
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
@@ -354,7 +397,6 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     st->conn = c;
     st->id = frame->hd.stream_id;
-    st->fd = -1;
     buffer_init(&st->head);
     buffer_init(&st->out);
     buffer_init(&st->body);
@@ -383,11 +425,21 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     (void)flags;
     h2d_conn *c = user_data;
     h2d_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-    if (st == NULL || st->fd >= 0)
-        return 0; /* trailers: not carried over the HTTP/1.1 hop */
+    if (st == NULL)
+        return 0;
     st->header_bytes += namelen + valuelen;
     if (st->header_bytes > c->cfg->max_request_headers_bytes)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* header bomb: reset the stream */
+    if (st->started) { /* trailers: carried as the last chunk's trailer fields */
+        if (namelen > 0 && name[0] != ':' && !is_connection_specific(name, namelen))
+            header_write(&st->head, (const char *)name, namelen, (const char *)value, valuelen);
+        return 0;
+    }
+    if (namelen == 2 && memcmp(name, "te", 2) == 0) {
+        if (header_te_trailers((const char *)value, valuelen))
+            buffer_printf(&st->head, "te: trailers\r\n");
+        return 0;
+    }
     if (namelen == 7 && memcmp(name, ":method", 7) == 0)
         st->method = dup_n(value, valuelen);
     else if (namelen == 5 && memcmp(name, ":path", 5) == 0)
@@ -431,14 +483,14 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
         return 0;
     if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
         st->end_stream = 1;
-    if (frame->hd.type == NGHTTP2_HEADERS && st->fd < 0) {
+    if (frame->hd.type == NGHTTP2_HEADERS && !st->started) {
         if (stream_start(st) != 0)
             nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_REFUSED_STREAM);
         return 0;
     }
-    if (st->end_stream && st->chunked && st->fd >= 0) {
-        buffer_append(&st->out, "0\r\n\r\n", 5);
-        stream_write_out(st);
+    if (st->end_stream && st->started) {
+        stream_end_request(st, frame->hd.type == NGHTTP2_HEADERS ? &st->head : NULL);
+        stream_push_input(st);
     }
     return 0;
 }
@@ -449,7 +501,7 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
     (void)flags;
     (void)user_data;
     h2d_stream *st = nghttp2_session_get_stream_user_data(session, stream_id);
-    if (st == NULL || st->fd < 0) {
+    if (st == NULL || st->hcm == NULL) {
         nghttp2_session_consume(session, stream_id, len);
         return 0;
     }
@@ -459,7 +511,7 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
     if (st->chunked)
         buffer_append(&st->out, "\r\n", 2);
     st->unconsumed += len;
-    stream_write_out(st);
+    stream_push_input(st);
     return 0;
 }
 
@@ -472,7 +524,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     if (st == NULL)
         return 0;
     nghttp2_session_set_stream_user_data(session, stream_id, NULL);
-    stream_free(st); /* closing our end makes the HCM end its exchange */
+    stream_free(st); /* an unfinished HCM exchange is cancelled */
     return 0;
 }
 
@@ -481,7 +533,6 @@ static nghttp2_session_callbacks *make_callbacks(void)
     nghttp2_session_callbacks *cbs;
     if (nghttp2_session_callbacks_new(&cbs) != 0)
         return NULL;
-    nghttp2_session_callbacks_set_send_callback(cbs, on_send);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
@@ -491,6 +542,48 @@ static nghttp2_session_callbacks *make_callbacks(void)
 }
 
 /* --- connection --------------------------------------------------------------- */
+
+/* Serializes what nghttp2 has to send into wbuf and writes it in as few
+ * writes as the socket allows. Returns -1 on an error. */
+static int conn_pump(h2d_conn *c)
+{
+    for (;;) {
+        if (buffer_len(&c->wbuf) >= H2D_WRITE_BATCH) {
+            if (buffer_write_fd(&c->wbuf, c->fd) < 0)
+                return -1;
+            if (buffer_len(&c->wbuf) >= H2D_WRITE_BATCH)
+                return 0; /* the socket is full: the write watcher goes on */
+        }
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(c->session, &data);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        if (buffer_append(&c->wbuf, data, (size_t)n) != 0)
+            return -1;
+    }
+    return buffer_write_fd(&c->wbuf, c->fd) < 0 ? -1 : 0;
+}
+
+/* Work the HCM asked for from inside its callbacks: request bytes it will
+ * take again, response bytes it holds; then the frames go out. */
+static void on_defer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    h2d_conn *c = w->data;
+    for (h2d_stream *st = c->streams; st; st = st->next) {
+        if (st->want_input)
+            stream_push_input(st);
+        if (st->want_output) {
+            st->want_output = 0;
+            if (st->hcm)
+                hcm_pipe_output_ready(st->hcm);
+        }
+    }
+    conn_flush(c);
+}
 
 static void conn_flush(h2d_conn *c)
 {
@@ -502,15 +595,16 @@ static void conn_flush(h2d_conn *c)
     do {
         c->want_flush = 0;
         c->in_session = 1;
-        rc = nghttp2_session_send(c->session);
+        rc = conn_pump(c);
         c->in_session = 0;
     } while (rc == 0 && c->want_flush && !c->destroy_pending);
     if (rc != 0 || c->destroy_pending ||
-        (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))) {
+        (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
+         buffer_len(&c->wbuf) == 0)) {
         conn_destroy(c);
         return;
     }
-    if (nghttp2_session_want_write(c->session))
+    if (buffer_len(&c->wbuf) > 0 || nghttp2_session_want_write(c->session))
         ev_io_start(conn_loop(c), &c->wio);
     else
         ev_io_stop(conn_loop(c), &c->wio);
@@ -562,8 +656,10 @@ static void conn_destroy(h2d_conn *c)
         stream_free(c->streams);
     ev_io_stop(conn_loop(c), &c->rio);
     ev_io_stop(conn_loop(c), &c->wio);
+    ev_timer_stop(conn_loop(c), &c->defer);
     close(c->fd);
     nghttp2_session_del(c->session);
+    buffer_free(&c->wbuf);
     worker_conn_remove(c->w, &c->link);
     free(c);
 }
@@ -573,7 +669,7 @@ static void conn_close_link(worker_conn *link)
 {
     h2d_conn *c = (h2d_conn *)link;
     nghttp2_session_terminate_session(c->session, NGHTTP2_NO_ERROR);
-    nghttp2_session_send(c->session);
+    conn_pump(c);
     conn_destroy(c);
 }
 
@@ -624,7 +720,9 @@ int h2d_connection_create(worker *w, const listener_config *cfg, int fd,
     }
     ev_io_init(&c->rio, on_conn_readable, fd, EV_READ);
     ev_io_init(&c->wio, on_conn_writable, fd, EV_WRITE);
-    c->rio.data = c->wio.data = c;
+    ev_timer_init(&c->defer, on_defer, 0., 0.);
+    c->rio.data = c->wio.data = c->defer.data = c;
+    buffer_init(&c->wbuf);
     worker_conn_add(w, &c->link);
     ev_io_start(worker_loop(w), &c->rio);
     if (conn_feed(c, (const uint8_t *)initial, len) != 0)

@@ -60,6 +60,7 @@ typedef struct stream {
     int status;
     int race_retried, retries, retry_cb_held, retried, awaiting_request_end, send_continue;
     int refused_retries;
+    int trailers_sent;       /* the response's trailer chunk was written */
     uint64_t bytes_received, bytes_sent;
     struct timespec start_wall;
     double start, upstream_start;
@@ -87,6 +88,12 @@ struct dconn {
     int close_after, read_blocked, closing, in_parser, headers_too_large, lingering;
     int linger_pending;
     int sniffed;                  /* codec AUTO/HTTP2: the HTTP/2 preface check is done */
+    size_t trailer_start;         /* request trailers start at this index of hdrs */
+    /* An in-memory exchange (hcm_pipe_create): no socket; bytes go to and
+     * come from the peer (h2_downstream) through these. */
+    const hcm_pipe_ops *pipe_ops; /* NULL once the peer has detached */
+    void *pipe_ctx;
+    int is_pipe;
     struct sockaddr_storage peer_addr;
     char peer[64];
 };
@@ -118,7 +125,8 @@ static void set_flag(stream *s, const char *flag)
 static void dconn_stop_reading(dconn *c)
 {
     c->read_blocked = 1;
-    ev_io_stop(worker_loop(c->w), &c->rio);
+    if (!c->is_pipe)
+        ev_io_stop(worker_loop(c->w), &c->rio);
 }
 
 static void dconn_resume_reading(dconn *c)
@@ -126,7 +134,24 @@ static void dconn_resume_reading(dconn *c)
     if (!c->read_blocked || c->closing)
         return;
     c->read_blocked = 0;
-    ev_io_start(worker_loop(c->w), &c->rio);
+    if (!c->is_pipe)
+        ev_io_start(worker_loop(c->w), &c->rio);
+    else if (c->pipe_ops)
+        c->pipe_ops->on_input_ready(c->pipe_ctx);
+}
+
+/* Hands queued response bytes to the socket or to the pipe's peer.
+ * Returns what the socket write returned (-1: the connection failed). */
+static long dconn_out_write(dconn *c)
+{
+    if (!c->is_pipe)
+        return buffer_write_fd(&c->out, c->fd);
+    if (c->pipe_ops == NULL)
+        return -1;
+    size_t before = buffer_len(&c->out);
+    if (before > 0)
+        c->pipe_ops->on_output(c->pipe_ctx, &c->out);
+    return (long)(before - buffer_len(&c->out));
 }
 
 static void dconn_arm_timer(dconn *c)
@@ -163,6 +188,10 @@ static void dconn_linger(dconn *c)
     }
     if (c->lingering)
         return;
+    if (c->is_pipe) { /* the exchange is over: nothing to linger on */
+        dconn_close(c);
+        return;
+    }
     struct ev_loop *loop = worker_loop(c->w);
     c->lingering = 1;
     shutdown(c->fd, SHUT_WR);
@@ -178,20 +207,23 @@ static void dconn_linger(dconn *c)
  * (closed here, or marked closing while inside the parser). */
 static int dconn_flush(dconn *c)
 {
-    long w = buffer_write_fd(&c->out, c->fd);
+    long w = dconn_out_write(c);
     if (w < 0) {
         dconn_close(c);
         return -1;
     }
     struct ev_loop *loop = worker_loop(c->w);
     stream *s = c->s;
-    if (s && s->pr.conn && !s->resp_complete && buffer_len(&c->out) <= c->cfg->buffer_limit / 2)
+    if (s && (s->pr.conn || s->pr.h2) && !s->resp_complete &&
+        buffer_len(&c->out) <= c->cfg->buffer_limit / 2)
         pool_request_resume_reading(&s->pr);
     if (buffer_len(&c->out) > 0) {
-        ev_io_start(loop, &c->wio);
+        if (!c->is_pipe) /* a pipe's peer calls hcm_pipe_output_ready */
+            ev_io_start(loop, &c->wio);
         return 0;
     }
-    ev_io_stop(loop, &c->wio);
+    if (!c->is_pipe)
+        ev_io_stop(loop, &c->wio);
     if (c->s == NULL && c->close_after) {
         dconn_linger(c);
         return -1;
@@ -203,6 +235,10 @@ static int dconn_flush(dconn *c)
  * error is met again, and handled, by the write watcher). */
 static void dconn_try_write(dconn *c)
 {
+    if (c->is_pipe) {
+        dconn_out_write(c);
+        return;
+    }
     if (ev_is_active(&c->wio))
         return;
     long w = buffer_write_fd(&c->out, c->fd);
@@ -221,7 +257,7 @@ static void stream_write_down(stream *s, const void *p, size_t n)
     dconn_write(c, p, n);
     if (buffer_len(&c->out) >= DCONN_WRITE_THRESHOLD)
         dconn_try_write(c);
-    if (buffer_len(&c->out) > c->cfg->buffer_limit && s->pr.conn)
+    if (buffer_len(&c->out) > c->cfg->buffer_limit && (s->pr.conn || s->pr.h2))
         pool_request_pause_reading(&s->pr);
 }
 
@@ -272,7 +308,7 @@ static void stream_access_log(stream *s)
         .start = s->start_wall,
         .method = s->method_str,
         .path = s->path,
-        .protocol = "HTTP/1.1",
+        .protocol = s->dc->is_pipe ? "HTTP/2" : "HTTP/1.1",
         .response_code = s->status,
         .response_flags = s->flags,
         .bytes_received = s->bytes_received,
@@ -430,6 +466,11 @@ static void stream_write_head(stream *s)
     for (size_t i = 0; i < h->n; i++) {
         const char *name = header_name(h, i);
         size_t nl = h->h[i].name_len;
+        if (nl == 2 && strncasecmp(name, "te", 2) == 0 &&
+            header_te_trailers(header_value(h, i), h->h[i].value_len)) {
+            buffer_printf(&head, "te: trailers\r\n"); /* the one TE value that passes (gRPC) */
+            continue;
+        }
         if (header_is_hop_by_hop(name, nl, conn_val, conn_len))
             continue;
         if (nl == 17 && strncasecmp(name, "x-forwarded-proto", nl) == 0) {
@@ -478,7 +519,8 @@ static void stream_attempt(stream *s, int want_fresh)
     s->pr.priority = s->route->priority;
     s->pr.is_head = s->method == HTTP_HEAD;
     s->pr.want_fresh = want_fresh;
-    conn_pool_new_request(s->pool, &s->pr, cluster_config_upstream_http2(s->wc->dc->cfg, 0));
+    conn_pool_new_request(s->pool, &s->pr,
+                          cluster_config_upstream_http2(s->wc->dc->cfg, s->dc->is_pipe));
 }
 
 /* A retry replays everything sent so far on a new attempt. */
@@ -647,6 +689,29 @@ static void on_pool_body(pool_request *r, const char *data, size_t len)
     }
 }
 
+/* Trailers go to the client only in the last chunk of a chunked response
+ * to an HTTP/2 client (Envoy's HTTP/1 codec drops them by default). */
+static void on_pool_trailers(pool_request *r, const header_list *h, size_t first)
+{
+    stream *s = (stream *)((char *)r - offsetof(stream, pr));
+    if (s->discard_response || !s->resp_chunked || !s->dc->is_pipe || s->trailers_sent)
+        return;
+    buffer t;
+    buffer_init(&t);
+    buffer_append(&t, "0\r\n", 3);
+    for (size_t i = first; i < h->n; i++) {
+        const char *name = header_name(h, i);
+        size_t nl = h->h[i].name_len;
+        if (nl == 0 || name[0] == ':' || header_is_hop_by_hop(name, nl, NULL, 0))
+            continue;
+        header_write(&t, name, nl, header_value(h, i), h->h[i].value_len);
+    }
+    buffer_append(&t, "\r\n", 2);
+    stream_write_down(s, buffer_start(&t), buffer_len(&t));
+    buffer_free(&t);
+    s->trailers_sent = 1;
+}
+
 static void stream_count_host(stream *s, int ok)
 {
     host_stat_add(&s->wc->dc->hosts[s->host], ok ? HOST_STAT_RQ_SUCCESS : HOST_STAT_RQ_ERROR, 1);
@@ -668,7 +733,7 @@ static void on_pool_complete(pool_request *r)
     }
     if (s->retried)
         stats_inc(s->wc->dc->stats, CLUSTER_STAT_UPSTREAM_RQ_RETRY_SUCCESS);
-    if (s->resp_chunked)
+    if (s->resp_chunked && !s->trailers_sent)
         stream_write_down(s, "0\r\n\r\n", 5);
     s->resp_complete = 1;
     stream_finish(s);
@@ -726,6 +791,7 @@ static const pool_request_callbacks stream_pool_callbacks = {
     .on_failure = on_pool_failure,
     .on_response_headers = on_pool_headers,
     .on_response_body = on_pool_body,
+    .on_response_trailers = on_pool_trailers,
     .on_response_complete = on_pool_complete,
     .on_reset = on_pool_reset,
     .on_drained = on_pool_drained,
@@ -881,6 +947,7 @@ static int on_req_headers_complete(http_parser *p)
     dconn *c = p->data;
     stream *s = c->s;
     s->method = p->method;
+    c->trailer_start = c->hdrs.n;
     s->keepalive = http_should_keep_alive(p);
     s->req_chunked = (p->flags & F_CHUNKED) != 0;
     s->method_str = strdup(http_method_str((enum http_method)p->method));
@@ -927,6 +994,31 @@ static int on_req_body(http_parser *p, const char *at, size_t n)
     return 0;
 }
 
+/* The last chunk, with the request's trailers (gRPC and HTTP/2 clients
+ * send them; an HTTP/1.1 upstream gets them as chunked trailers). */
+static void stream_send_trailers(stream *s)
+{
+    const header_list *h = &s->dc->hdrs;
+    if (h->n <= s->dc->trailer_start) {
+        stream_send_up(s, "0\r\n\r\n", 5);
+        return;
+    }
+    buffer t;
+    buffer_init(&t);
+    buffer_append(&t, "0\r\n", 3);
+    for (size_t i = s->dc->trailer_start; i < h->n; i++) {
+        const char *name = header_name(h, i);
+        size_t nl = h->h[i].name_len;
+        if (header_is_hop_by_hop(name, nl, NULL, 0) ||
+            (nl == 14 && strncasecmp(name, "content-length", 14) == 0))
+            continue;
+        header_write(&t, name, nl, header_value(h, i), h->h[i].value_len);
+    }
+    buffer_append(&t, "\r\n", 2);
+    stream_send_up(s, buffer_start(&t), buffer_len(&t));
+    buffer_free(&t);
+}
+
 static int on_req_complete(http_parser *p)
 {
     dconn *c = p->data;
@@ -940,7 +1032,7 @@ static int on_req_complete(http_parser *p)
         return 0;
     }
     if (s->req_chunked && !s->resp_complete)
-        stream_send_up(s, "0\r\n\r\n", 5);
+        stream_send_trailers(s);
     if (s->pr.conn || s->pr.h2)
         pool_request_end(&s->pr);
     if (s->route && s->route->timeout_ms && !s->resp_complete)
@@ -1142,7 +1234,12 @@ static void dconn_close(dconn *c)
     ev_timer_stop(loop, &c->timer);
     if (c->fd >= 0)
         close(c->fd);
-    worker_conn_remove(c->w, &c->link);
+    if (c->is_pipe) {
+        if (c->pipe_ops)
+            c->pipe_ops->on_close(c->pipe_ctx);
+    } else {
+        worker_conn_remove(c->w, &c->link);
+    }
     header_list_free(&c->hdrs);
     buffer_free(&c->url);
     buffer_free(&c->in);
@@ -1161,25 +1258,18 @@ static void format_peer(const struct sockaddr_storage *peer, char *out, size_t l
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, out, (socklen_t)len);
 }
 
-int hcm_connection_create(worker *w, const listener_config *cfg, int fd,
-                          const struct sockaddr_storage *peer)
+static dconn *dconn_new(worker *w, const listener_config *cfg, int fd,
+                        const struct sockaddr_storage *peer)
 {
     dconn *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        close(fd);
-        return -1;
-    }
+    if (c == NULL)
+        return NULL;
     c->w = w;
     c->cfg = cfg;
     c->fd = fd;
     c->link.close = dconn_close_link;
     format_peer(peer, c->peer, sizeof(c->peer));
     c->peer_addr = *peer;
-    int domain = 0;
-    socklen_t dlen = sizeof(domain);
-    if (cfg->codec == HCM_CODEC_HTTP2 && getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 &&
-        domain == AF_UNIX)
-        c->sniffed = 1; /* an HTTP/2 stream carried as HTTP/1.1 (h2_downstream.h) */
     header_list_init(&c->hdrs);
     buffer_init(&c->url);
     buffer_init(&c->in);
@@ -1190,8 +1280,58 @@ int hcm_connection_create(worker *w, const listener_config *cfg, int fd,
     ev_io_init(&c->wio, on_dconn_write, fd, EV_WRITE);
     ev_timer_init(&c->timer, on_dconn_timer, 1., 0.);
     c->rio.data = c->wio.data = c->timer.data = c;
+    return c;
+}
+
+int hcm_connection_create(worker *w, const listener_config *cfg, int fd,
+                          const struct sockaddr_storage *peer)
+{
+    dconn *c = dconn_new(w, cfg, fd, peer);
+    if (c == NULL) {
+        close(fd);
+        return -1;
+    }
     worker_conn_add(w, &c->link);
     ev_io_start(worker_loop(w), &c->rio);
     dconn_arm_timer(c);
     return 0;
+}
+
+/* --- in-memory exchanges (hcm.h) ------------------------------------------ */
+
+hcm_pipe *hcm_pipe_create(worker *w, const listener_config *cfg,
+                          const struct sockaddr_storage *peer, const hcm_pipe_ops *ops,
+                          void *ctx)
+{
+    dconn *c = dconn_new(w, cfg, -1, peer);
+    if (c == NULL)
+        return NULL;
+    c->is_pipe = 1;
+    c->sniffed = 1;
+    c->pipe_ops = ops;
+    c->pipe_ctx = ctx;
+    dconn_arm_timer(c);
+    return (hcm_pipe *)c;
+}
+
+size_t hcm_pipe_input(hcm_pipe *p, const char *data, size_t len)
+{
+    dconn *c = (dconn *)p;
+    if (c->read_blocked || c->closing || c->lingering)
+        return 0;
+    if (buffer_append(&c->in, data, len) != 0) {
+        dconn_close(c);
+        return len;
+    }
+    dconn_process_input(c); /* may close c */
+    return len;
+}
+
+void hcm_pipe_output_ready(hcm_pipe *p) { dconn_flush((dconn *)p); }
+
+void hcm_pipe_abort(hcm_pipe *p)
+{
+    dconn *c = (dconn *)p;
+    c->pipe_ops = NULL;
+    dconn_on_eof(c);
 }

@@ -114,6 +114,11 @@ static int token_listed(const char *name, size_t len, const char *list, size_t l
     return 0;
 }
 
+int header_te_trailers(const char *value, size_t len)
+{
+    return token_listed("trailers", 8, value, len);
+}
+
 int header_is_hop_by_hop(const char *name, size_t len, const char *connection_value,
                          size_t connection_len)
 {

@@ -98,16 +98,20 @@ void pool_request_end(pool_request *r)
     /* HTTP/2: the end of the body is seen by the stream's request parser. */
 }
 
-/* HTTP/2 streams are bounded by their flow-control window instead. */
+/* HTTP/2: the stream's flow-control window stays closed while paused. */
 void pool_request_pause_reading(pool_request *r)
 {
-    if (r->conn)
+    if (r->h2)
+        h2_stream_pause_reading(r->h2);
+    else if (r->conn)
         upconn_pause_reading(r->conn);
 }
 
 void pool_request_resume_reading(pool_request *r)
 {
-    if (r->conn)
+    if (r->h2)
+        h2_stream_resume_reading(r->h2);
+    else if (r->conn)
         upconn_resume_reading(r->conn);
 }
 

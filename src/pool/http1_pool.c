@@ -42,6 +42,7 @@ struct upconn {
     buffer out;
     http_parser parser;
     header_list hdrs;
+    size_t trailer_start;    /* response trailers start at this index of hdrs */
     pool_request *req;
     uint32_t served;           /* responses completed */
     double keepalive_s;        /* from Keep-Alive: timeout=N, 0 if none */
@@ -265,6 +266,7 @@ static int on_resp_headers_complete(http_parser *hp)
         conn_set_draining(c);
     }
     c->response_started = 1;
+    c->trailer_start = c->hdrs.n;
     if (c->req)
         c->req->cb->on_response_headers(c->req, hp, &c->hdrs);
     return c->req && c->req->is_head ? 1 : 0;
@@ -290,6 +292,8 @@ static int on_resp_complete(http_parser *hp)
         return 0;
     }
     c->response_done = 1;
+    if (c->req && c->hdrs.n > c->trailer_start && c->req->cb->on_response_trailers)
+        c->req->cb->on_response_trailers(c->req, &c->hdrs, c->trailer_start);
     http_parser_pause(hp, 1);
     return 0;
 }

@@ -25,6 +25,9 @@
 
 /* Read size per event on an upstream socket. */
 #define H2CONN_READ_CHUNK 65536
+/* Serialized frames are written once this many are queued (and at the
+ * end of each flush); above it nghttp2 is not asked for more. */
+#define H2CONN_WRITE_BATCH 65536
 /* Most header fields one request may carry to nghttp2. */
 #define H2_MAX_REQUEST_FIELDS 128
 
@@ -41,8 +44,12 @@ struct h2_stream {
     buffer url;
     buffer body;              /* request DATA not yet framed */
     int req_eof, data_deferred, has_body;
+    size_t req_trailer_start; /* request trailers start at this index of reqh */
     header_list resph;
+    size_t resp_trailer_start;/* response trailers start at this index of resph */
     int status, response_started, response_done, in_trailers;
+    int paused;               /* the router's client is slow: hold the window */
+    size_t unconsumed;        /* DATA delivered while paused, window not yet returned */
     h2_stream *prev, *next;
 };
 
@@ -56,6 +63,7 @@ struct h2conn {
     ev_timer ping_timer;      /* connection_keepalive.interval */
     ev_timer ping_timeout;    /* connection_keepalive.timeout */
     nghttp2_session *session;
+    buffer wbuf;              /* frames serialized, not yet written */
     h2_stream *streams;
     size_t n_streams;
     uint32_t started;         /* streams ever started */
@@ -150,6 +158,7 @@ static void stream_link(h2conn *c, h2_stream *st)
         c->streams->prev = st;
     c->streams = st;
     c->n_streams++;
+    stats_add(pool_stats(c->pool), CLUSTER_STAT_HTTP2_STREAMS_ACTIVE, 1);
 }
 
 static void stream_unlink(h2conn *c, h2_stream *st)
@@ -161,6 +170,7 @@ static void stream_unlink(h2conn *c, h2_stream *st)
     if (st->next)
         st->next->prev = st->prev;
     c->n_streams--;
+    stats_dec(pool_stats(c->pool), CLUSTER_STAT_HTTP2_STREAMS_ACTIVE);
 }
 
 /* --- capacity --------------------------------------------------------------- */
@@ -220,6 +230,8 @@ static void stream_retire(h2_stream *st)
 {
     h2conn *c = st->conn;
     stream_unlink(c, st);
+    if (st->unconsumed > 0) /* the connection window must not shrink for good */
+        nghttp2_session_consume_connection(c->session, st->unconsumed);
     if (st->id > 0)
         nghttp2_session_set_stream_user_data(c->session, st->id, NULL);
     stream_free(st);
@@ -239,6 +251,28 @@ static void conn_after_stream(h2conn *c)
     }
 }
 
+static nghttp2_nv make_nv(const char *name, size_t nlen, const char *value, size_t vlen);
+
+/* The request's chunked trailers become a trailing HEADERS frame. */
+static int stream_submit_trailers(h2_stream *st)
+{
+    header_list *h = &st->reqh;
+    nghttp2_nv nv[H2_MAX_REQUEST_FIELDS];
+    size_t n = 0;
+    for (size_t i = st->req_trailer_start; i < h->n && n < H2_MAX_REQUEST_FIELDS; i++) {
+        char *name = (char *)header_name(h, i);
+        size_t nl = h->h[i].name_len;
+        if (nl == 0 || header_is_hop_by_hop(name, nl, NULL, 0))
+            continue;
+        for (size_t k = 0; k < nl; k++)
+            name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
+        nv[n++] = make_nv(name, nl, header_value(h, i), h->h[i].value_len);
+    }
+    if (n == 0)
+        return -1;
+    return nghttp2_submit_trailer(st->conn->session, st->id, nv, n) == 0 ? 0 : -1;
+}
+
 static ssize_t read_request_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
                                  size_t length, uint32_t *data_flags, nghttp2_data_source *source,
                                  void *user_data)
@@ -254,9 +288,11 @@ static ssize_t read_request_body(nghttp2_session *session, int32_t stream_id, ui
         memcpy(buf, buffer_start(&st->body), n);
         buffer_consume(&st->body, n);
     }
-    if (buffer_len(&st->body) == 0 && st->req_eof)
+    if (buffer_len(&st->body) == 0 && st->req_eof) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-    else if (n == 0) {
+        if (st->reqh.n > st->req_trailer_start && stream_submit_trailers(st) == 0)
+            *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    } else if (n == 0) {
         st->data_deferred = 1;
         return NGHTTP2_ERR_DEFERRED;
     }
@@ -293,8 +329,11 @@ static size_t build_request_nv(h2_stream *st, const http_parser *hp, nghttp2_nv 
         size_t nl = h->h[i].name_len;
         if (name_is(name, nl, "host") || header_is_hop_by_hop(name, nl, conn_val, clen))
             continue;
-        if (name_is(name, nl, "te")) /* only "trailers" may pass (RFC 9113 8.2.2) */
+        if (name_is(name, nl, "te")) { /* only "trailers" may pass (RFC 9113 8.2.2) */
+            if (header_te_trailers(header_value(h, i), h->h[i].value_len))
+                nv[n++] = make_nv("te", 2, "trailers", 8);
             continue;
+        }
         for (size_t k = 0; k < nl; k++)
             name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
         nv[n++] = make_nv(name, nl, header_value(h, i), h->h[i].value_len);
@@ -332,6 +371,7 @@ static int on_req_headers_complete(http_parser *hp)
     if (id < 0)
         return -1;
     st->id = id;
+    st->req_trailer_start = st->reqh.n;
     return 0;
 }
 
@@ -379,6 +419,20 @@ int h2_stream_send(h2_stream *st, const void *data, size_t len)
 }
 
 size_t h2_stream_send_buffered(const h2_stream *st) { return buffer_len(&st->body); }
+
+void h2_stream_pause_reading(h2_stream *st) { st->paused = 1; }
+
+void h2_stream_resume_reading(h2_stream *st)
+{
+    if (!st->paused)
+        return;
+    st->paused = 0;
+    if (st->unconsumed > 0 && st->id > 0) {
+        nghttp2_session_consume(st->conn->session, st->id, st->unconsumed);
+        st->unconsumed = 0;
+        conn_flush(st->conn);
+    }
+}
 
 const char *h2_stream_host_name(const h2_stream *st) { return st->conn->pool->host_name; }
 
@@ -434,20 +488,6 @@ static void bind_or_overflow(h2conn *c, pool_request *r)
 
 /* --- nghttp2 callbacks ---------------------------------------------------- */
 
-static ssize_t on_h2_send(nghttp2_session *session, const uint8_t *data, size_t length, int flags,
-                          void *user_data)
-{
-    (void)session;
-    (void)flags;
-    h2conn *c = user_data;
-    ssize_t n = send(c->fd, data, length, MSG_NOSIGNAL);
-    if (n < 0)
-        return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? NGHTTP2_ERR_WOULDBLOCK
-                                                                           : NGHTTP2_ERR_CALLBACK_FAILURE;
-    stats_add(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_TX_BYTES_TOTAL, (uint64_t)n);
-    return n;
-}
-
 static int on_h2_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
                         size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
                         void *user_data)
@@ -457,8 +497,10 @@ static int on_h2_header(nghttp2_session *session, const nghttp2_frame *frame, co
     if (frame->hd.type != NGHTTP2_HEADERS)
         return 0;
     h2_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-    if (st == NULL || st->in_trailers)
-        return 0; /* trailers cannot be carried to an HTTP/1.1 client here */
+    if (st == NULL)
+        return 0;
+    if (st->in_trailers && (namelen == 0 || name[0] == ':'))
+        return 0;
     if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
         st->status = atoi((const char *)value);
         return 0;
@@ -470,7 +512,7 @@ static int on_h2_header(nghttp2_session *session, const nghttp2_frame *frame, co
 }
 
 /* Response HEADERS done: hand an http_parser-shaped status up. */
-static void stream_deliver_headers(h2_stream *st)
+static void stream_deliver_headers(h2_stream *st, int end_stream)
 {
     if (st->status < 200) { /* 1xx: skip */
         header_list_reset(&st->resph);
@@ -478,6 +520,14 @@ static void stream_deliver_headers(h2_stream *st)
     }
     st->response_started = 1;
     st->in_trailers = 1;
+    size_t n;
+    const char *cl = header_list_get(&st->resph, "content-length", &n);
+    /* HEADERS with END_STREAM (gRPC trailers-only): an empty body, said
+     * with content-length so the HTTP/1.1 hop keeps it one frame. */
+    if (cl == NULL && end_stream && header_list_add_name(&st->resph, "content-length", 14) == 0 &&
+        header_list_add_value(&st->resph, "0", 1) == 0)
+        cl = "0";
+    st->resp_trailer_start = st->resph.n;
     if (st->req == NULL)
         return;
     http_parser hp;
@@ -485,8 +535,6 @@ static void stream_deliver_headers(h2_stream *st)
     hp.status_code = (unsigned)st->status;
     hp.http_major = 1;
     hp.http_minor = 1;
-    size_t n;
-    const char *cl = header_list_get(&st->resph, "content-length", &n);
     hp.content_length = cl ? strtoull(cl, NULL, 10) : ULLONG_MAX;
     st->req->cb->on_response_headers(st->req, &hp, &st->resph);
 }
@@ -510,14 +558,22 @@ static int on_h2_frame_recv(nghttp2_session *session, const nghttp2_frame *frame
         break;
     case NGHTTP2_HEADERS: {
         h2_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-        if (st && !st->response_started && frame->headers.cat == NGHTTP2_HCAT_RESPONSE)
-            stream_deliver_headers(st);
-        else if (st && !st->response_started && frame->headers.cat == NGHTTP2_HCAT_HEADERS)
-            stream_deliver_headers(st);
-        if (st && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && st->response_started)
+        int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+        if (st && !st->response_started &&
+            (frame->headers.cat == NGHTTP2_HCAT_RESPONSE || frame->headers.cat == NGHTTP2_HCAT_HEADERS)) {
+            stream_deliver_headers(st, end);
+        } else if (st && st->response_started && frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
+            stats_inc(pool_stats(c->pool), CLUSTER_STAT_HTTP2_TRAILERS);
+            if (st->req && st->req->cb->on_response_trailers)
+                st->req->cb->on_response_trailers(st->req, &st->resph, st->resp_trailer_start);
+        }
+        if (st && end && st->response_started)
             st->response_done = 1;
         break;
     }
+    case NGHTTP2_RST_STREAM:
+        stats_inc(pool_stats(c->pool), CLUSTER_STAT_HTTP2_RX_RESET);
+        break;
     case NGHTTP2_DATA: {
         h2_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
         if (st && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
@@ -539,8 +595,25 @@ static int on_h2_data_chunk(nghttp2_session *session, uint8_t flags, int32_t str
     (void)flags;
     (void)user_data;
     h2_stream *st = nghttp2_session_get_stream_user_data(session, stream_id);
-    if (st && st->req && st->response_started)
+    if (st && st->req && st->response_started) {
+        /* The window comes back when the client took the bytes (or at
+         * once, unless the router paused this stream). */
         st->req->cb->on_response_body(st->req, (const char *)data, len);
+        st = nghttp2_session_get_stream_user_data(session, stream_id);
+    }
+    if (st && st->paused)
+        st->unconsumed += len;
+    else
+        nghttp2_session_consume(session, stream_id, len);
+    return 0;
+}
+
+static int on_h2_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    (void)session;
+    h2conn *c = user_data;
+    if (frame->hd.type == NGHTTP2_RST_STREAM)
+        stats_inc(pool_stats(c->pool), CLUSTER_STAT_HTTP2_TX_RESET);
     return 0;
 }
 
@@ -597,7 +670,7 @@ static nghttp2_session_callbacks *make_callbacks(void)
     nghttp2_session_callbacks *cbs;
     if (nghttp2_session_callbacks_new(&cbs) != 0)
         return NULL;
-    nghttp2_session_callbacks_set_send_callback(cbs, on_h2_send);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_h2_frame_send);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_h2_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_h2_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_h2_data_chunk);
@@ -618,6 +691,40 @@ static int conn_reap(h2conn *c)
     return 1;
 }
 
+/* Writes queued frames. Returns -1 on a socket error. */
+static int conn_write(h2conn *c)
+{
+    long w = buffer_write_fd(&c->wbuf, c->fd);
+    if (w < 0)
+        return -1;
+    if (w > 0)
+        stats_add(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_TX_BYTES_TOTAL, (uint64_t)w);
+    return 0;
+}
+
+/* Serializes what nghttp2 has to send into wbuf and writes it in as few
+ * writes as the socket allows. Returns -1 on an error. */
+static int conn_pump(h2conn *c)
+{
+    for (;;) {
+        if (buffer_len(&c->wbuf) >= H2CONN_WRITE_BATCH) {
+            if (conn_write(c) != 0)
+                return -1;
+            if (buffer_len(&c->wbuf) >= H2CONN_WRITE_BATCH)
+                return 0; /* the socket is full: the write watcher goes on */
+        }
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(c->session, &data);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        if (buffer_append(&c->wbuf, data, (size_t)n) != 0)
+            return -1;
+    }
+    return conn_write(c);
+}
+
 static void conn_flush(h2conn *c)
 {
     if (c->in_session || c->dead) {
@@ -628,7 +735,7 @@ static void conn_flush(h2conn *c)
     do {
         c->want_flush = 0;
         c->in_session = 1;
-        rc = nghttp2_session_send(c->session);
+        rc = conn_pump(c);
         c->in_session = 0;
         if (conn_reap(c))
             return;
@@ -637,11 +744,12 @@ static void conn_flush(h2conn *c)
         conn_destroy(c, 1);
         return;
     }
-    if (nghttp2_session_want_write(c->session))
+    if (buffer_len(&c->wbuf) > 0 || nghttp2_session_want_write(c->session))
         ev_io_start(c->pool->loop, &c->wio);
     else
         ev_io_stop(c->pool->loop, &c->wio);
-    if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session))
+    if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
+        buffer_len(&c->wbuf) == 0)
         conn_destroy(c, 0);
     else if (c->state == H2C_DRAINING && c->n_streams == 0)
         conn_destroy(c, 0);
@@ -687,10 +795,16 @@ static int conn_start_session(h2conn *c)
 {
     const http2_options *o = &pool_cfg(c->pool)->h2;
     nghttp2_session_callbacks *cbs = make_callbacks();
-    if (cbs == NULL)
+    nghttp2_option *opt = NULL;
+    if (cbs == NULL || nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cbs);
         return -1;
-    int rc = nghttp2_session_client_new(&c->session, cbs, c);
+    }
+    /* Windows are returned as the client takes the bytes (backpressure). */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    int rc = nghttp2_session_client_new2(&c->session, cbs, c, opt);
     nghttp2_session_callbacks_del(cbs);
+    nghttp2_option_del(opt);
     if (rc != 0)
         return -1;
     nghttp2_settings_entry iv[] = {
@@ -788,6 +902,7 @@ static void on_ping_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     h2conn *c = w->data;
     log_info("http2 pool %s: keepalive PING not answered, closing", c->pool->host_name);
+    stats_inc(pool_stats(c->pool), CLUSTER_STAT_HTTP2_KEEPALIVE_TIMEOUT);
     conn_destroy(c, 0);
 }
 
@@ -867,6 +982,7 @@ static void conn_destroy(h2conn *c, int remote)
     }
     conn_reset_streams(c);
     nghttp2_session_del(c->session);
+    buffer_free(&c->wbuf);
     free(c);
     if (was_connecting)
         fail_unservable_pending(p, POOL_FAIL_CONNECT);
@@ -892,6 +1008,7 @@ static int conn_open(http2_pool *p)
     c->pool = p;
     c->fd = fd;
     c->state = H2C_CONNECTING;
+    buffer_init(&c->wbuf);
     ev_io_init(&c->rio, on_conn_readable, fd, EV_READ);
     ev_io_init(&c->wio, on_conn_writable, fd, EV_WRITE);
     ev_timer_init(&c->timer, on_conn_timer, (double)cfg->connect_timeout_ms / 1000.0, 0.);
