@@ -7,7 +7,8 @@ PKGS="build-essential pkg-config make git ca-certificates
 libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
 libnghttp2-dev libev-dev libssl-dev libhttp-parser-dev libyaml-dev libjansson-dev
 libcriterion-dev
-nghttp2-client nghttp2-server curl wrk nginx-light haproxy jq bc"
+nghttp2-client nghttp2-server curl wrk nginx-light haproxy jq bc
+python3-grpcio"
 
 missing=""
 for p in $PKGS; do

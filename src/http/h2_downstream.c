@@ -46,6 +46,8 @@ typedef struct h2d_stream {
     size_t header_bytes;
     char *method, *path, *authority;
     int chunked, end_stream, has_length, sent_end;
+    int declares_trailers;  /* a "trailer" header: the body goes chunked to keep them */
+    char content_length[24];
     http_parser resp;
     header_list resph;
     size_t resp_trailer_start; /* response trailers start at this index of resph */
@@ -370,8 +372,10 @@ static int stream_start(h2d_stream *st)
     if (st->hcm == NULL)
         return -1;
     st->started = 1;
-    st->chunked = !st->end_stream && !st->has_length;
+    st->chunked = !st->end_stream && (!st->has_length || st->declares_trailers);
     buffer_printf(&st->out, "%s %s HTTP/1.1\r\n", st->method, st->path);
+    if (st->has_length && !st->chunked)
+        buffer_printf(&st->out, "content-length: %s\r\n", st->content_length);
     if (st->authority)
         buffer_printf(&st->out, "host: %s\r\n", st->authority);
     buffer_append(&st->out, buffer_start(&st->head), buffer_len(&st->head));
@@ -449,8 +453,15 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     else if (namelen == 4 && memcmp(name, "host", 4) == 0 && st->authority == NULL)
         st->authority = dup_n(value, valuelen);
     else if (namelen == 14 && memcmp(name, "content-length", 14) == 0) {
+        if (valuelen == 0 || valuelen >= sizeof(st->content_length) ||
+            strspn((const char *)value, "0123456789") < valuelen)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* malformed: reset the stream */
         st->has_length = 1;
-        buffer_printf(&st->head, "content-length: %.*s\r\n", (int)valuelen, value);
+        memcpy(st->content_length, value, valuelen);
+        st->content_length[valuelen] = '\0';
+    } else if (namelen == 7 && memcmp(name, "trailer", 7) == 0) {
+        st->declares_trailers = 1;
+        header_write(&st->head, (const char *)name, namelen, (const char *)value, valuelen);
     } else if (name[0] != ':' && !is_connection_specific(name, namelen)) {
         header_write(&st->head, (const char *)name, namelen, (const char *)value, valuelen);
     }

@@ -327,13 +327,13 @@ static size_t build_request_nv(h2_stream *st, const http_parser *hp, nghttp2_nv 
     for (size_t i = 0; i < h->n && n < max; i++) {
         char *name = (char *)header_name(h, i);
         size_t nl = h->h[i].name_len;
-        if (name_is(name, nl, "host") || header_is_hop_by_hop(name, nl, conn_val, clen))
-            continue;
         if (name_is(name, nl, "te")) { /* only "trailers" may pass (RFC 9113 8.2.2) */
             if (header_te_trailers(header_value(h, i), h->h[i].value_len))
                 nv[n++] = make_nv("te", 2, "trailers", 8);
             continue;
         }
+        if (name_is(name, nl, "host") || header_is_hop_by_hop(name, nl, conn_val, clen))
+            continue;
         for (size_t k = 0; k < nl; k++)
             name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
         nv[n++] = make_nv(name, nl, header_value(h, i), h->h[i].value_len);

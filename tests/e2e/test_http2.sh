@@ -86,7 +86,43 @@ PY
 PEER_PIDS+=($!)
 wait_port 18284 || { fail "silent peer starts" "$(cat "$E2E_TMP/silent.log")"; exit 1; }
 
-start_nginx h1up 18291 || exit 1
+start_nginx h1up 18291 \
+    'location = /trailer { add_trailer x-upstream-trailer yes; echo "body with trailer"; }' || exit 1
+
+# gRPC server (Debian's python3-grpcio, gRPC core underneath).
+/usr/bin/python3 tests/e2e/tools/grpc_peer.py serve 18285 >"$E2E_TMP/grpc.log" 2>&1 &
+PEER_PIDS+=($!)
+wait_port 18285 || { fail "gRPC server starts" "$(cat "$E2E_TMP/grpc.log")"; exit 1; }
+
+# A raw HTTP/1.1 peer that answers each chunked request with the trailer
+# section it received (what no stock server shows).
+python3 - 18287 >"$E2E_TMP/capture.log" 2>&1 <<'PY' &
+import socket, sys, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+def serve(c):
+    data = b""
+    while True:
+        i = data.find(b"\r\n0\r\n")
+        if i >= 0 and data.find(b"\r\n\r\n", i + 2) >= 0:
+            break
+        chunk = c.recv(65536)
+        if not chunk:
+            return
+        data += chunk
+    j = data.find(b"\r\n0\r\n") + 5
+    trailers = data[j:data.find(b"\r\n\r\n", j - 2) + 2].decode().lower().replace("\r\n", ";")
+    body = ("trailers:" + trailers).encode()
+    c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body)
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+PEER_PIDS+=($!)
+wait_port 18287 || { fail "capture peer starts" "$(cat "$E2E_TMP/capture.log")"; exit 1; }
 
 # h2load over HTTP/1.1: "CODES" of its status line.
 h1load() {
@@ -205,6 +241,49 @@ expect_eq "h2load: 5000 requests as 20 streams x 10 HTTP/2 connections all 2xx" 
     "5000 2xx, 0 3xx, 0 4xx, 0 5xx"
 codes=$(h2load -n 2000 -c 4 -m 10 -H ':authority: goaway.test' "$URL/index.html" 2>&1 | sed -n 's/^status codes: //p')
 expect_eq "HTTP/2 both sides through upstream GOAWAYs: zero failures" "$codes" "2000 2xx, 0 3xx, 0 4xx, 0 5xx"
+
+# --- trailers and gRPC ------------------------------------------------------------
+# HTTP/2 client -> HTTP/1.1 upstream: response trailers (nginx add_trailer,
+# chunked) come back as a trailing HEADERS frame; request trailers (nghttp
+# --trailer) reach the HTTP/1.1 upstream as chunked trailer fields.
+out=$(nghttp -v -H 'host: other.test' "$URL/trailer" 2>&1)
+expect_contains "HTTP/2 <- HTTP/1.1: response body" "$out" "body with trailer"
+expect_contains "HTTP/2 <- HTTP/1.1: response trailer in a trailing HEADERS frame" \
+    "$(grep -A8 'recv HEADERS frame' <<<"$out" | tr -d '\r')" "x-upstream-trailer: yes"
+head -c 50000 /dev/urandom >"$E2E_TMP/tbody"
+out=$(nghttp --trailer='x-req-trailer: t1' -d "$E2E_TMP/tbody" -H ':authority: capture.test' "$URL/up" 2>&1)
+expect_contains "HTTP/2 -> HTTP/1.1: request trailers arrive as chunked trailers" "$out" "x-req-trailer: t1;"
+got=$("${H2C[@]}" -H 'Host: h2.test' -H 'te: trailers' -H 'content-length:' --data-binary @"$H2WWW/big.bin" \
+    "$URL/echo" | sha256sum | cut -d' ' -f1)
+expect_eq "HTTP/2 -> HTTP/2 body without content-length, te: trailers" "$got" "$big_sha"
+# gRPC through the node: HTTP/2 both sides, unary, streaming both ways,
+# status in trailers and trailers-only errors.
+out=$(timeout 60 /usr/bin/python3 tests/e2e/tools/grpc_peer.py call 127.0.0.1:10281 grpc.test 2>&1)
+expect_contains "gRPC unary: message, initial metadata and trailer" "$out" "unary OK echo:hi initial=yes trailer=unary"
+expect_contains "gRPC error status and message pass through (trailers-only)" "$out" "fail NOT_FOUND no such thing"
+expect_contains "gRPC server streaming: 100 messages in order" "$out" "server-stream 100 ordered"
+expect_contains "gRPC bidi streaming: 60 replies, trailer" "$out" "bidi OK 60 ABBCCC trailer=chat"
+expect_contains "gRPC client streaming: 1000 messages summed" "$out" "client-stream 500500"
+expect_contains "gRPC 1 MiB message intact" "$out" "big intact"
+check "cluster grpc counted response trailers (http2.trailers)" test "$(stat cluster.grpc.http2.trailers)" -ge 3
+out=$(timeout 60 /usr/bin/python3 tests/e2e/tools/grpc_peer.py call 127.0.0.1:18285 grpc.test 2>&1)
+expect_contains "(the same calls straight to the gRPC server agree)" "$out" "bidi OK 60 ABBCCC trailer=chat"
+
+# --- use_downstream_protocol_config: the client's protocol upstream ---------------
+expect_eq "HTTP/1.1 client -> HTTP/1.1 upstream" "$(curl -s -H 'Host: autoh1.test' "$URL/")" "hello from h1up"
+expect_eq "  counted as HTTP/1.1" "$(stat cluster.autoh1.upstream_cx_http1_total)" 1
+expect_eq "HTTP/2 client -> HTTP/2 upstream (nghttpd)" \
+    "$("${H2C[@]}" -H 'Host: autoh2.test' "$URL/index.html")" "hello from nghttpd"
+check "  counted as HTTP/2" test "$(stat cluster.autoh2.upstream_cx_http2_total)" -ge 1
+expect_eq "  and no HTTP/1.1 connection" "$(stat cluster.autoh2.upstream_cx_http1_total)" 0
+
+# --- backpressure: a slow HTTP/2 reader of a large HTTP/2 response --------------------
+head -c 20000000 /dev/urandom >"$H2WWW/huge.bin"
+huge_sha=$(sha256sum <"$H2WWW/huge.bin" | cut -d' ' -f1)
+got=$("${H2C[@]}" --limit-rate 4M -H 'Host: h2.test' "$URL/huge.bin" | sha256sum | cut -d' ' -f1)
+expect_eq "20 MB HTTP/2 response to a rate-limited HTTP/2 client intact" "$got" "$huge_sha"
+got=$(curl -s --limit-rate 4M -H 'Host: h2.test' "$URL/huge.bin" | sha256sum | cut -d' ' -f1)
+expect_eq "20 MB HTTP/2 response to a rate-limited HTTP/1.1 client intact" "$got" "$huge_sha"
 
 # Rapid reset: HEADERS + RST_STREAM floods one connection; it is closed with
 # GOAWAY ENHANCE_YOUR_CALM (11) while another client keeps being served.
