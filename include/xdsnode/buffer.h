@@ -4,12 +4,21 @@
  * buffer_len() against their limit (per_connection_buffer_limit_bytes)
  * and pausing their reader, which is how backpressure works everywhere.
  *
- * Owns: its heap storage. Threads: one thread at a time (a worker's).
+ * Owns: its heap storage. Threads: one thread at a time (a worker's);
+ * the block cache is per thread.
  */
 #ifndef XDSNODE_BUFFER_H
 #define XDSNODE_BUFFER_H
 
 #include <stddef.h>
+#include <string.h>
+
+/* The first allocation of every buffer; blocks of this size are cached
+ * per thread (buffer_block_get/put, also for other small per-request
+ * arrays). */
+#define BUFFER_BLOCK_SIZE 512
+void *buffer_block_get(void);
+void buffer_block_put(void *p);
 
 typedef struct {
     char *data;
@@ -21,8 +30,25 @@ void buffer_free(buffer *b);
 static inline size_t buffer_len(const buffer *b) { return b->tail - b->head; }
 static inline const char *buffer_start(const buffer *b) { return b->data + b->head; }
 /* Appends n bytes. Returns 0, or -1 on allocation failure. */
-int buffer_append(buffer *b, const void *p, size_t n);
-/* Appends formatted text. Returns 0 or -1. */
+int buffer_append_grow(buffer *b, const void *p, size_t n);
+static inline int buffer_append(buffer *b, const void *p, size_t n)
+{
+    if (n <= b->cap - b->tail) { /* fits: no call */
+        if (n > 0)
+            memcpy(b->data + b->tail, p, n);
+        b->tail += n;
+        return 0;
+    }
+    return buffer_append_grow(b, p, n);
+}
+/* Appends a NUL-terminated string. Returns 0 or -1. */
+int buffer_append_str(buffer *b, const char *s);
+/* Appends v in decimal, or in lower-case hex (HTTP/1.1 chunk sizes).
+ * Return 0 or -1. */
+int buffer_append_u64(buffer *b, unsigned long long v);
+int buffer_append_hex(buffer *b, unsigned long long v);
+/* Appends formatted text (not for per-request hot paths: vsnprintf is
+ * slow). Returns 0 or -1. */
 int buffer_printf(buffer *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Drops n bytes from the head (n <= buffer_len). */
 void buffer_consume(buffer *b, size_t n);

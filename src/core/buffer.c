@@ -8,13 +8,48 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define BUFFER_MIN_CAP 4096
+#define BUFFER_MIN_CAP BUFFER_BLOCK_SIZE
+/* Free blocks kept per thread (at most 2 MiB of BUFFER_BLOCK_SIZE). */
+#define BUFFER_BLOCK_CACHE 4096
+
+/* Each thread's cache of free blocks: every request allocates and frees
+ * a dozen small buffers, and malloc's own caches are too small for the
+ * hundreds of streams a worker has in flight. */
+static _Thread_local struct {
+    void *free[BUFFER_BLOCK_CACHE];
+    size_t n;
+} block_cache;
+
+void *buffer_block_get(void)
+{
+    if (block_cache.n > 0)
+        return block_cache.free[--block_cache.n];
+    return malloc(BUFFER_BLOCK_SIZE);
+}
+
+void buffer_block_put(void *p)
+{
+    if (p == NULL)
+        return;
+    if (block_cache.n < BUFFER_BLOCK_CACHE)
+        block_cache.free[block_cache.n++] = p;
+    else
+        free(p);
+}
+
+static void storage_free(char *data, size_t cap)
+{
+    if (cap == BUFFER_BLOCK_SIZE)
+        buffer_block_put(data);
+    else
+        free(data);
+}
 
 void buffer_init(buffer *b) { memset(b, 0, sizeof(*b)); }
 
 void buffer_free(buffer *b)
 {
-    free(b->data);
+    storage_free(b->data, b->cap);
     buffer_init(b);
 }
 
@@ -34,12 +69,12 @@ static int buffer_reserve(buffer *b, size_t n)
     size_t cap = b->cap ? b->cap : BUFFER_MIN_CAP;
     while (cap - used < n)
         cap *= 2;
-    char *p = malloc(cap);
+    char *p = cap == BUFFER_BLOCK_SIZE ? buffer_block_get() : malloc(cap);
     if (p == NULL)
         return -1;
     if (used)
         memcpy(p, b->data + b->head, used);
-    free(b->data);
+    storage_free(b->data, b->cap);
     b->data = p;
     b->cap = cap;
     b->head = 0;
@@ -47,7 +82,7 @@ static int buffer_reserve(buffer *b, size_t n)
     return 0;
 }
 
-int buffer_append(buffer *b, const void *p, size_t n)
+int buffer_append_grow(buffer *b, const void *p, size_t n)
 {
     if (n == 0)
         return 0;
@@ -57,6 +92,23 @@ int buffer_append(buffer *b, const void *p, size_t n)
     b->tail += n;
     return 0;
 }
+
+int buffer_append_str(buffer *b, const char *s) { return buffer_append(b, s, strlen(s)); }
+
+static int append_digits(buffer *b, unsigned long long v, unsigned base)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v > 0);
+    return buffer_append(b, tmp + i, sizeof(tmp) - i);
+}
+
+int buffer_append_u64(buffer *b, unsigned long long v) { return append_digits(b, v, 10); }
+
+int buffer_append_hex(buffer *b, unsigned long long v) { return append_digits(b, v, 16); }
 
 int buffer_printf(buffer *b, const char *fmt, ...)
 {

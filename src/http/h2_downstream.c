@@ -234,7 +234,11 @@ static int on_resp_headers_complete(http_parser *hp)
     header_list *h = &st->resph;
     nghttp2_nv nv[H2D_MAX_RESPONSE_FIELDS];
     char status[8];
-    int sl = snprintf(status, sizeof(status), "%u", hp->status_code);
+    unsigned code = hp->status_code > 999 ? 999 : hp->status_code;
+    status[0] = (char)('0' + code / 100);
+    status[1] = (char)('0' + code / 10 % 10);
+    status[2] = (char)('0' + code % 10);
+    int sl = 3;
     size_t n = 0, clen = 0;
     const char *conn_val = header_list_get(h, "connection", &clen);
     nv[n++] = make_nv(":status", 7, status, (size_t)sl);
@@ -373,14 +377,17 @@ static int stream_start(h2d_stream *st)
         return -1;
     st->started = 1;
     st->chunked = !st->end_stream && (!st->has_length || st->declares_trailers);
-    buffer_printf(&st->out, "%s %s HTTP/1.1\r\n", st->method, st->path);
+    buffer_append_str(&st->out, st->method);
+    buffer_append(&st->out, " ", 1);
+    buffer_append_str(&st->out, st->path);
+    buffer_append(&st->out, " HTTP/1.1\r\n", 11);
     if (st->has_length && !st->chunked)
-        buffer_printf(&st->out, "content-length: %s\r\n", st->content_length);
+        header_write(&st->out, "content-length", 14, st->content_length, strlen(st->content_length));
     if (st->authority)
-        buffer_printf(&st->out, "host: %s\r\n", st->authority);
+        header_write(&st->out, "host", 4, st->authority, strlen(st->authority));
     buffer_append(&st->out, buffer_start(&st->head), buffer_len(&st->head));
     if (st->chunked)
-        buffer_printf(&st->out, "transfer-encoding: chunked\r\n");
+        buffer_append_str(&st->out, "transfer-encoding: chunked\r\n");
     buffer_append(&st->out, "\r\n", 2);
     buffer_free(&st->head);
     if (st->end_stream)
@@ -441,7 +448,7 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     }
     if (namelen == 2 && memcmp(name, "te", 2) == 0) {
         if (header_te_trailers((const char *)value, valuelen))
-            buffer_printf(&st->head, "te: trailers\r\n");
+            buffer_append_str(&st->head, "te: trailers\r\n");
         return 0;
     }
     if (namelen == 7 && memcmp(name, ":method", 7) == 0)
@@ -516,8 +523,10 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
         nghttp2_session_consume(session, stream_id, len);
         return 0;
     }
-    if (st->chunked)
-        buffer_printf(&st->out, "%zx\r\n", len);
+    if (st->chunked) {
+        buffer_append_hex(&st->out, len);
+        buffer_append(&st->out, "\r\n", 2);
+    }
     buffer_append(&st->out, data, len);
     if (st->chunked)
         buffer_append(&st->out, "\r\n", 2);

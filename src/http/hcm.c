@@ -107,6 +107,33 @@ static void stream_local_reply(stream *s, int status, const char *body, const ch
                                const char *extra);
 static const pool_request_callbacks stream_pool_callbacks;
 
+/* Copies src into buf (truncating, NUL-terminated); returns its length. */
+static int copy_str(char *buf, size_t len, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, src, n);
+    buf[n] = '\0';
+    return (int)n;
+}
+
+/* "<hex size>\r\n" into out (24 bytes); returns its length. */
+static size_t chunk_size_line(char *out, size_t len)
+{
+    char tmp[20];
+    size_t i = sizeof(tmp), n = 0;
+    do {
+        tmp[--i] = "0123456789abcdef"[len & 15];
+        len >>= 4;
+    } while (len > 0);
+    while (i < sizeof(tmp))
+        out[n++] = tmp[i++];
+    out[n++] = '\r';
+    out[n++] = '\n';
+    return n;
+}
+
 static double now_mono(void)
 {
     struct timespec ts;
@@ -442,12 +469,20 @@ static uint64_t worker_random(worker *w)
 
 static void random_uuid(worker *w, char *out, size_t outlen)
 {
+    static const char hex[] = "0123456789abcdef";
     uint64_t a = worker_random(w), b = worker_random(w);
     a = (a & ~0xF000ull) | 0x4000ull;                   /* version 4 */
     b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull; /* variant 10 */
-    snprintf(out, outlen, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32),
-             (unsigned)((a >> 16) & 0xFFFF), (unsigned)(a & 0xFFFF), (unsigned)(b >> 48),
-             (unsigned long long)(b & 0xFFFFFFFFFFFFull));
+    char u[37];
+    size_t k = 0;
+    for (int i = 0; i < 32; i++) { /* 8-4-4-4-12 hex digits of a then b */
+        if (i == 8 || i == 12 || i == 16 || i == 20)
+            u[k++] = '-';
+        uint64_t v = i < 16 ? a : b;
+        u[k++] = hex[(v >> (60 - 4 * (i % 16))) & 15];
+    }
+    u[k] = '\0';
+    copy_str(out, outlen, u);
 }
 
 /* Serializes the request head for the upstream into s->pre/replay. */
@@ -457,9 +492,10 @@ static void stream_write_head(stream *s)
     const header_list *h = &c->hdrs;
     buffer head;
     buffer_init(&head);
-    buffer_printf(&head, "%s ", http_method_str((enum http_method)s->method));
+    buffer_append_str(&head, http_method_str((enum http_method)s->method));
+    buffer_append(&head, " ", 1);
     buffer_append(&head, buffer_start(&c->url), buffer_len(&c->url));
-    buffer_printf(&head, " HTTP/1.1\r\n");
+    buffer_append(&head, " HTTP/1.1\r\n", 11);
     size_t conn_len = 0;
     const char *conn_val = header_list_get(h, "connection", &conn_len);
     int have_xfp = 0, have_rid = 0;
@@ -468,7 +504,7 @@ static void stream_write_head(stream *s)
         size_t nl = h->h[i].name_len;
         if (nl == 2 && strncasecmp(name, "te", 2) == 0 &&
             header_te_trailers(header_value(h, i), h->h[i].value_len)) {
-            buffer_printf(&head, "te: trailers\r\n"); /* the one TE value that passes (gRPC) */
+            buffer_append_str(&head, "te: trailers\r\n"); /* the one TE value that passes (gRPC) */
             continue;
         }
         if (header_is_hop_by_hop(name, nl, conn_val, conn_len))
@@ -497,16 +533,19 @@ static void stream_write_head(stream *s)
             buffer_printf(&head, "x-forwarded-for: %s\r\n", c->peer);
     }
     if (!have_xfp)
-        buffer_printf(&head, "x-forwarded-proto: http\r\n");
+        buffer_append_str(&head, "x-forwarded-proto: http\r\n");
     if (!have_rid && c->cfg->generate_request_id) {
         random_uuid(c->w, s->request_id, sizeof(s->request_id));
-        buffer_printf(&head, "x-request-id: %s\r\n", s->request_id);
+        header_write(&head, "x-request-id", 12, s->request_id, strlen(s->request_id));
     }
     if (s->route->timeout_ms)
-        buffer_printf(&head, "x-envoy-expected-rq-timeout-ms: %llu\r\n",
-                      (unsigned long long)s->route->timeout_ms);
+    {
+        buffer_append_str(&head, "x-envoy-expected-rq-timeout-ms: ");
+        buffer_append_u64(&head, (unsigned long long)s->route->timeout_ms);
+        buffer_append(&head, "\r\n", 2);
+    }
     if (s->req_chunked)
-        buffer_printf(&head, "transfer-encoding: chunked\r\n");
+        buffer_append_str(&head, "transfer-encoding: chunked\r\n");
     buffer_append(&head, "\r\n", 2);
     stream_send_up(s, buffer_start(&head), buffer_len(&head));
     buffer_free(&head);
@@ -580,7 +619,7 @@ static void on_pool_ready(pool_request *r, upconn *c)
 {
     (void)c;
     stream *s = (stream *)((char *)r - offsetof(stream, pr));
-    snprintf(s->upstream_host, sizeof(s->upstream_host), "%s", pool_request_host_name(r));
+    copy_str(s->upstream_host, sizeof(s->upstream_host), pool_request_host_name(r));
     pool_request_send(r, buffer_start(&s->pre), buffer_len(&s->pre));
     buffer_reset(&s->pre);
     if (s->req_complete)
@@ -627,7 +666,11 @@ static void write_response_head(stream *s, const http_parser *p, const header_li
     buffer head;
     buffer_init(&head);
     s->status = p->status_code;
-    buffer_printf(&head, "HTTP/1.1 %d %s\r\n", p->status_code, http_reason(p->status_code));
+    buffer_append_str(&head, "HTTP/1.1 ");
+    buffer_append_u64(&head, p->status_code);
+    buffer_append(&head, " ", 1);
+    buffer_append_str(&head, http_reason(p->status_code));
+    buffer_append(&head, "\r\n", 2);
     size_t conn_len = 0;
     const char *conn_val = header_list_get(h, "connection", &conn_len);
     for (size_t i = 0; i < h->n; i++) {
@@ -647,13 +690,16 @@ static void write_response_head(stream *s, const http_parser *p, const header_li
             c->close_after = 1;
         } else {
             s->resp_chunked = 1;
-            buffer_printf(&head, "transfer-encoding: chunked\r\n");
+            buffer_append_str(&head, "transfer-encoding: chunked\r\n");
         }
     }
-    buffer_printf(&head, "x-envoy-upstream-service-time: %ld\r\nserver: %s\r\n",
-                  s->upstream_service_ms, c->cfg->server_name);
+    buffer_append_str(&head, "x-envoy-upstream-service-time: ");
+    buffer_append_u64(&head, (unsigned long long)(s->upstream_service_ms > 0 ? s->upstream_service_ms : 0));
+    buffer_append_str(&head, "\r\nserver: ");
+    buffer_append_str(&head, c->cfg->server_name);
+    buffer_append(&head, "\r\n", 2);
     if (!s->keepalive || c->close_after || !s->req_complete)
-        buffer_printf(&head, "connection: close\r\n");
+        buffer_append_str(&head, "connection: close\r\n");
     buffer_append(&head, "\r\n", 2);
     stream_write_down(s, buffer_start(&head), buffer_len(&head));
     buffer_free(&head);
@@ -680,8 +726,8 @@ static void on_pool_body(pool_request *r, const char *data, size_t len)
         return;
     if (s->resp_chunked) {
         char sz[24];
-        int n = snprintf(sz, sizeof(sz), "%zx\r\n", len);
-        stream_write_down(s, sz, (size_t)n);
+        size_t n = chunk_size_line(sz, len);
+        stream_write_down(s, sz, n);
         stream_write_down(s, data, len);
         stream_write_down(s, "\r\n", 2);
     } else {
@@ -821,9 +867,9 @@ static int route_cluster_name(stream *s, char *buf, size_t len)
     const char *v;
     switch (r->action) {
     case ACTION_CLUSTER:
-        return snprintf(buf, len, "%s", r->cluster);
+        return copy_str(buf, len, r->cluster);
     case ACTION_WEIGHTED:
-        return snprintf(buf, len, "%s", router_pick_weighted(r, worker_random(s->dc->w)));
+        return copy_str(buf, len, router_pick_weighted(r, worker_random(s->dc->w)));
     case ACTION_CLUSTER_HEADER:
         v = header_list_get(h, r->cluster, &n);
         return v ? snprintf(buf, len, "%.*s", (int)n, v) : -1;
@@ -984,8 +1030,8 @@ static int on_req_body(http_parser *p, const char *at, size_t n)
     s->bytes_received += n;
     if (s->req_chunked) {
         char sz[24];
-        int k = snprintf(sz, sizeof(sz), "%zx\r\n", n);
-        stream_send_up(s, sz, (size_t)k);
+        size_t k = chunk_size_line(sz, n);
+        stream_send_up(s, sz, k);
         stream_send_up(s, at, n);
         stream_send_up(s, "\r\n", 2);
     } else {

@@ -18,7 +18,10 @@ void header_list_init(header_list *l)
 void header_list_free(header_list *l)
 {
     buffer_free(&l->data);
-    free(l->h);
+    if (l->cap * sizeof(*l->h) == BUFFER_BLOCK_SIZE)
+        buffer_block_put(l->h);
+    else
+        free(l->h);
     memset(l, 0, sizeof(*l));
 }
 
@@ -50,17 +53,30 @@ static int append_piece(header_list *l, uint32_t *len, const char *p, size_t n)
     return 0;
 }
 
+/* The first array is a cached block (buffer.h); later ones double. */
+static int header_list_grow(header_list *l)
+{
+    size_t first = BUFFER_BLOCK_SIZE / sizeof(*l->h);
+    size_t cap = l->cap ? l->cap * 2 : first;
+    header_entry *h = cap == first ? buffer_block_get() : malloc(cap * sizeof(*h));
+    if (h == NULL)
+        return -1;
+    if (l->n)
+        memcpy(h, l->h, l->n * sizeof(*h));
+    if (l->cap == first)
+        buffer_block_put(l->h);
+    else
+        free(l->h);
+    l->h = h;
+    l->cap = cap;
+    return 0;
+}
+
 int header_list_add_name(header_list *l, const char *p, size_t n)
 {
     if (l->n == 0 || l->in_value) {
-        if (l->n == l->cap) {
-            size_t cap = l->cap ? l->cap * 2 : 32;
-            header_entry *h = realloc(l->h, cap * sizeof(*h));
-            if (h == NULL)
-                return -1;
-            l->h = h;
-            l->cap = cap;
-        }
+        if (l->n == l->cap && header_list_grow(l) != 0)
+            return -1;
         header_entry *e = &l->h[l->n++];
         memset(e, 0, sizeof(*e));
         l->in_value = 0;
@@ -122,10 +138,14 @@ int header_te_trailers(const char *value, size_t len)
 int header_is_hop_by_hop(const char *name, size_t len, const char *connection_value,
                          size_t connection_len)
 {
-    static const char *const fixed[] = {"connection", "keep-alive", "proxy-connection",
-                                        "transfer-encoding", "upgrade", "te"};
+    static const struct {
+        const char *name;
+        size_t len;
+    } fixed[] = {{"connection", 10}, {"keep-alive", 10}, {"proxy-connection", 16},
+                 {"transfer-encoding", 17}, {"upgrade", 7}, {"te", 2}};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        if (strlen(fixed[i]) == len && strncasecmp(fixed[i], name, len) == 0)
+        if (fixed[i].len == len && (name[0] | 0x20) == fixed[i].name[0] &&
+            strncasecmp(fixed[i].name, name, len) == 0)
             return 1;
     }
     return connection_value && token_listed(name, len, connection_value, connection_len);
@@ -133,6 +153,17 @@ int header_is_hop_by_hop(const char *name, size_t len, const char *connection_va
 
 int header_write(buffer *out, const char *name, size_t nlen, const char *value, size_t vlen)
 {
+    char line[512];
+    if (nlen + vlen + 4 <= sizeof(line)) { /* the common case: one append */
+        for (size_t i = 0; i < nlen; i++)
+            line[i] = (char)tolower((unsigned char)name[i]);
+        line[nlen] = ':';
+        line[nlen + 1] = ' ';
+        memcpy(line + nlen + 2, value, vlen);
+        line[nlen + 2 + vlen] = '\r';
+        line[nlen + 3 + vlen] = '\n';
+        return buffer_append(out, line, nlen + vlen + 4);
+    }
     char lower[256];
     const char *n = name;
     if (nlen < sizeof(lower)) {

@@ -62,6 +62,7 @@ struct h2conn {
     ev_timer timer;           /* connect timeout, then idle timeout */
     ev_timer ping_timer;      /* connection_keepalive.interval */
     ev_timer ping_timeout;    /* connection_keepalive.timeout */
+    ev_timer flush_timer;     /* frames queued by the router go out together, next loop turn */
     nghttp2_session *session;
     buffer wbuf;              /* frames serialized, not yet written */
     h2_stream *streams;
@@ -92,6 +93,7 @@ static host_stats *pool_host_stats(const http2_pool *p) { return &p->wc->dc->hos
 static void conn_destroy(h2conn *c, int remote);
 static void pool_dispatch_pending(http2_pool *p);
 static void conn_flush(h2conn *c);
+static void conn_schedule_flush(h2conn *c);
 
 /* --- pending queue ------------------------------------------------------ */
 
@@ -414,7 +416,7 @@ int h2_stream_send(h2_stream *st, const void *data, size_t len)
         st->data_deferred = 0;
         nghttp2_session_resume_data(st->conn->session, st->id);
     }
-    conn_flush(st->conn);
+    conn_schedule_flush(st->conn);
     return 0;
 }
 
@@ -430,7 +432,7 @@ void h2_stream_resume_reading(h2_stream *st)
     if (st->unconsumed > 0 && st->id > 0) {
         nghttp2_session_consume(st->conn->session, st->id, st->unconsumed);
         st->unconsumed = 0;
-        conn_flush(st->conn);
+        conn_schedule_flush(st->conn);
     }
 }
 
@@ -755,6 +757,25 @@ static void conn_flush(h2conn *c)
         conn_destroy(c, 0);
 }
 
+/* Requests started in one loop turn leave in one write: the router's
+ * sends only queue frames and schedule this. */
+static void conn_schedule_flush(h2conn *c)
+{
+    if (c->in_session || c->dead) {
+        c->want_flush = 1;
+        return;
+    }
+    if (!ev_is_active(&c->flush_timer))
+        ev_timer_start(c->pool->loop, &c->flush_timer);
+}
+
+static void on_flush_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    conn_flush(w->data);
+}
+
 static void conn_on_read(h2conn *c)
 {
     uint8_t buf[H2CONN_READ_CHUNK];
@@ -932,6 +953,7 @@ static void conn_close_socket(h2conn *c)
     ev_timer_stop(loop, &c->timer);
     ev_timer_stop(loop, &c->ping_timer);
     ev_timer_stop(loop, &c->ping_timeout);
+    ev_timer_stop(loop, &c->flush_timer);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -1014,7 +1036,9 @@ static int conn_open(http2_pool *p)
     ev_timer_init(&c->timer, on_conn_timer, (double)cfg->connect_timeout_ms / 1000.0, 0.);
     ev_timer_init(&c->ping_timer, on_ping_timer, 1., 0.);
     ev_timer_init(&c->ping_timeout, on_ping_timeout, 1., 0.);
+    ev_timer_init(&c->flush_timer, on_flush_timer, 0., 0.);
     c->rio.data = c->wio.data = c->timer.data = c->ping_timer.data = c->ping_timeout.data = c;
+    c->flush_timer.data = c;
     conn_link(p, c);
     p->n_connecting++;
     stats_inc(st, CLUSTER_STAT_UPSTREAM_CX_TOTAL);
@@ -1082,7 +1106,7 @@ static void pool_dispatch_pending(http2_pool *p)
         pool_request *r = p->pending_head;
         pending_remove(p, r);
         bind_or_overflow(c, r);
-        conn_flush(c);
+        conn_schedule_flush(c);
     }
     if (p->pending_head)
         maybe_open_connection(p);
@@ -1101,7 +1125,7 @@ void http2_pool_new_request(http2_pool *p, pool_request *r)
     h2conn *c = (!p->pending_head || r->want_fresh) ? find_room(p) : NULL;
     if (c) {
         bind_or_overflow(c, r);
-        conn_flush(c);
+        conn_schedule_flush(c);
         return;
     }
     if (!cb_try_acquire(&pool_cluster(p)->cb, r->priority, CB_PENDING)) {
@@ -1129,7 +1153,7 @@ void http2_pool_cancel(pool_request *r)
     stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_TX_RESET);
     if (st->id > 0 && !st->response_done) {
         nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
-        conn_flush(c); /* the stream closes, and is freed, when nghttp2 says so */
+        conn_schedule_flush(c); /* the stream closes, and is freed, when nghttp2 says so */
         return;
     }
     if (st->id <= 0) {

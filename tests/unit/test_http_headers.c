@@ -1,6 +1,7 @@
 /* Unit tests: header lists fed in pieces, hop-by-hop rules, Keep-Alive
  * parsing, Envoy's local reply bytes, the access log line. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "xdsnode/access_log.h"
@@ -110,4 +111,74 @@ Test(access_log, envoy_default_format)
     access_log_format(&e, line, sizeof(line));
     cr_assert(strstr(line, "\" 503 - 0 81 2 7 \"-\"") != NULL, "%s", line);
     cr_assert(strstr(line, "\"10.0.0.1:80\"\n") != NULL, "%s", line);
+}
+
+Test(headers, te_trailers_token)
+{
+    cr_assert(header_te_trailers("trailers", 8));
+    cr_assert(header_te_trailers("gzip, Trailers", 14));
+    cr_assert_not(header_te_trailers("gzip", 4));
+    cr_assert_not(header_te_trailers("trailersx", 9));
+    cr_assert_not(header_te_trailers("", 0));
+}
+
+Test(headers, header_write_long_field_still_whole)
+{
+    char value[2000];
+    memset(value, 'v', sizeof(value));
+    buffer b;
+    buffer_init(&b);
+    cr_assert_eq(header_write(&b, "X-Long", 6, value, sizeof(value)), 0);
+    cr_assert_eq(buffer_len(&b), 6 + 2 + sizeof(value) + 2);
+    cr_assert_eq(memcmp(buffer_start(&b), "x-long: vvv", 11), 0);
+    cr_assert_eq(memcmp(buffer_start(&b) + buffer_len(&b) - 3, "v\r\n", 3), 0);
+    buffer_free(&b);
+}
+
+Test(headers, many_fields_grow_past_the_first_block)
+{
+    header_list l;
+    header_list_init(&l);
+    char name[16];
+    for (int i = 0; i < 100; i++) {
+        int n = snprintf(name, sizeof(name), "x-h%d", i);
+        cr_assert_eq(header_list_add_name(&l, name, (size_t)n), 0);
+        cr_assert_eq(header_list_add_value(&l, name + 2, (size_t)n - 2), 0);
+    }
+    cr_assert_eq(l.n, 100);
+    size_t n;
+    cr_assert_str_eq(header_list_get(&l, "x-h0", &n), "h0");
+    cr_assert_str_eq(header_list_get(&l, "X-H99", &n), "h99");
+    header_list_free(&l);
+}
+
+Test(buffer, number_helpers_and_growth)
+{
+    buffer b;
+    buffer_init(&b);
+    cr_assert_eq(buffer_append_u64(&b, 0), 0);
+    buffer_append(&b, " ", 1);
+    buffer_append_u64(&b, 18446744073709551615ull);
+    buffer_append(&b, " ", 1);
+    buffer_append_hex(&b, 0x1f2e);
+    buffer_append(&b, " ", 1);
+    buffer_append_str(&b, "end");
+    cr_assert_eq(buffer_len(&b), strlen("0 18446744073709551615 1f2e end"));
+    cr_assert_eq(memcmp(buffer_start(&b), "0 18446744073709551615 1f2e end", buffer_len(&b)), 0);
+    /* past the first (cached) block: the bytes stay in order */
+    for (int i = 0; i < 1000; i++)
+        buffer_append(&b, "0123456789", 10);
+    cr_assert_eq(buffer_len(&b), 31 + 10000);
+    cr_assert_eq(memcmp(buffer_start(&b) + 31 + 9990, "0123456789", 10), 0);
+    buffer_free(&b);
+    /* blocks come back from the cache intact for reuse */
+    for (int k = 0; k < 3; k++) {
+        buffer c;
+        buffer_init(&c);
+        buffer_append(&c, "abc", 3);
+        cr_assert_eq(c.cap, BUFFER_BLOCK_SIZE);
+        buffer_consume(&c, 1);
+        cr_assert_eq(memcmp(buffer_start(&c), "bc", 2), 0);
+        buffer_free(&c);
+    }
 }
