@@ -730,8 +730,6 @@ int h2d_connection_create(worker *w, const listener_config *cfg, int fd,
     c->peer = *peer;
     c->link.close = conn_close_link;
     c->reset_window_start = now_mono();
-    int one = 1; /* frames go out one send() each: no Nagle delay between them */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (conn_start_session(c) != 0) {
         nghttp2_session_del(c->session);
         close(fd);

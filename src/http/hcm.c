@@ -87,6 +87,7 @@ struct dconn {
     stream *s;
     int close_after, read_blocked, closing, in_parser, headers_too_large, lingering;
     int linger_pending;
+    int client_close;             /* the client asked to close (Connection: close, HTTP/1.0) */
     int sniffed;                  /* codec AUTO/HTTP2: the HTTP/2 preface check is done */
     size_t trailer_start;         /* request trailers start at this index of hdrs */
     /* An in-memory exchange (hcm_pipe_create): no socket; bytes go to and
@@ -252,7 +253,13 @@ static int dconn_flush(dconn *c)
     if (!c->is_pipe)
         ev_io_stop(loop, &c->wio);
     if (c->s == NULL && c->close_after) {
-        dconn_linger(c);
+        /* The client asked to close and sent nothing more: close now (no
+         * unread bytes, so the close cannot turn into a reset). Otherwise
+         * half-close and wait for the client (delayed close). */
+        if (c->client_close && buffer_len(&c->in) == 0 && !c->in_parser)
+            dconn_close(c);
+        else
+            dconn_linger(c);
         return -1;
     }
     return 0;
@@ -368,8 +375,10 @@ static void stream_finish(stream *s)
         return;
     }
     stream_access_log(s);
-    if (!s->keepalive)
+    if (!s->keepalive) {
         c->close_after = 1;
+        c->client_close = s->req_complete;
+    }
     c->s = NULL;
     stream_free(s);
     if (c->closing) {

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ static int bind_reuseport(const listener_config *lc, struct sockaddr_storage *ad
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        /* accepted sockets inherit it: responses go out in pieces, no Nagle delay */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
         bind(fd, (struct sockaddr *)addr, len) != 0 || listen(fd, LISTENER_BACKLOG) != 0) {
         snprintf(err, errlen, "listener '%s': cannot bind port %u: %s", lc->name,
                  (unsigned)lc->port, strerror(errno));

@@ -279,8 +279,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
                 log_warn("listener %s: accept: %s", ws->cfg->name, strerror(errno));
             return;
         }
-        int one = 1; /* responses go out in pieces: no Nagle delay */
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        /* TCP_NODELAY comes from the listening socket (dataplane.c) */
         if (ws->cfg->kind == LISTENER_HTTP)
             hcm_connection_create(ws->w, ws->cfg, fd, &peer);
         else
