@@ -95,6 +95,20 @@ static int handle_pools(void *ctx, const admin_request *req, admin_response *res
     return dataplane_render_pools(s->dataplane, req->query, resp);
 }
 
+/* Envoy's /drain_listeners (POST): listeners stop accepting; open
+ * connections finish what they carry (HTTP/1.1: close after the current
+ * response; HTTP/2: GOAWAY, then close when their streams end). The
+ * graceful and inboundonly parameters are accepted; the drain is always
+ * graceful for the connections and immediate for the listeners. */
+static int handle_drain_listeners(void *ctx, const admin_request *req, admin_response *resp)
+{
+    server *s = ctx;
+    (void)req;
+    log_info("draining listeners: /drain_listeners");
+    dataplane_drain_listeners(s->dataplane);
+    return admin_response_printf(resp, 200, "OK\n");
+}
+
 static int handle_stats(void *ctx, const admin_request *req, admin_response *resp)
 {
     server *s = ctx;
@@ -191,6 +205,7 @@ typedef struct {
 static const endpoint endpoints[] = {
     {"/clusters", "upstream cluster status", false, handle_clusters},
     {"/config_dump", "dump current Envoy configs (experimental)", false, handle_config_dump},
+    {"/drain_listeners", "drain listeners", true, handle_drain_listeners},
     {"/ready", "print server state, return 200 if LIVE, otherwise return 503", false, handle_ready},
     {"/server_info", "print server version/status information", false, handle_server_info},
     {"/pools", "upstream connection pools per worker, cluster and host (xdsnode)", false, handle_pools},

@@ -31,6 +31,9 @@ int dataplane_start(const pb_bootstrap *bootstrap, cluster_manager *cm, unsigned
  * NULL is a no-op. */
 void dataplane_stop(dataplane *dp);
 
+/* /drain_listeners: every worker stops accepting and drains its
+ * connections (worker_drain). NULL is a no-op. */
+void dataplane_drain_listeners(dataplane *dp);
 /* /clusters as Envoy prints it (text, or ?format=json). */
 int dataplane_render_clusters(const dataplane *dp, const char *query, admin_response *resp);
 

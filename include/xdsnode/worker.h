@@ -46,6 +46,10 @@ int worker_create(unsigned id, const worker_listener *listeners, size_t n, dp_sn
                   const char *access_log_dir_unused, worker **out, char *err, size_t errlen);
 /* Hands a new snapshot to the worker (it takes its own reference). */
 void worker_publish(worker *w, dp_snapshot *snap);
+/* Asks the worker to stop accepting and to drain its connections (each
+ * finishes what it carries, then closes: HTTP/1.1 after the current
+ * response, HTTP/2 after GOAWAY once its streams end). Returns at once. */
+void worker_drain(worker *w);
 /* Asks the worker to close everything and exit, then joins and frees it. */
 void worker_stop_and_free(worker *w);
 
@@ -78,6 +82,9 @@ void worker_cluster_release(worker_cluster *wc);
 /* Connections register so shutdown can close them. */
 typedef struct worker_conn {
     void (*close)(struct worker_conn *c); /* frees the connection */
+    /* Optional: finish in-flight work, take no more, close when done
+     * (may close and free the connection before returning). */
+    void (*drain)(struct worker_conn *c);
     struct worker_conn *prev, *next;
 } worker_conn;
 void worker_conn_add(worker *w, worker_conn *c);

@@ -693,6 +693,18 @@ static void conn_close_link(worker_conn *link)
     conn_destroy(c);
 }
 
+/* Drain: GOAWAY with the last stream we took; those finish, no new ones
+ * start, and the connection closes when they are done. */
+static void conn_drain_link(worker_conn *link)
+{
+    h2d_conn *c = (h2d_conn *)link;
+    if (c->in_session || c->destroy_pending)
+        return;
+    int32_t last = nghttp2_session_get_last_proc_stream_id(c->session);
+    nghttp2_submit_goaway(c->session, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0);
+    conn_flush(c); /* may close c now if no stream is open */
+}
+
 static int conn_start_session(h2d_conn *c)
 {
     nghttp2_session_callbacks *cbs = make_callbacks();
@@ -729,6 +741,7 @@ int h2d_connection_create(worker *w, const listener_config *cfg, int fd,
     c->fd = fd;
     c->peer = *peer;
     c->link.close = conn_close_link;
+    c->link.drain = conn_drain_link;
     c->reset_window_start = now_mono();
     if (conn_start_session(c) != 0) {
         nghttp2_session_del(c->session);

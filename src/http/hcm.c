@@ -1304,6 +1304,18 @@ static void dconn_close(dconn *c)
 
 static void dconn_close_link(worker_conn *l) { dconn_close((dconn *)l); }
 
+/* Drain: an idle connection closes now, a busy one after its response
+ * (which then says "connection: close"). */
+static void dconn_drain_link(worker_conn *l)
+{
+    dconn *c = (dconn *)l;
+    if (c->s == NULL && buffer_len(&c->out) == 0) {
+        dconn_close(c);
+        return;
+    }
+    c->close_after = 1;
+}
+
 static void format_peer(const struct sockaddr_storage *peer, char *out, size_t len)
 {
     out[0] = '\0';
@@ -1323,6 +1335,7 @@ static dconn *dconn_new(worker *w, const listener_config *cfg, int fd,
     c->cfg = cfg;
     c->fd = fd;
     c->link.close = dconn_close_link;
+    c->link.drain = dconn_drain_link;
     format_peer(peer, c->peer, sizeof(c->peer));
     c->peer_addr = *peer;
     header_list_init(&c->hdrs);

@@ -194,6 +194,14 @@ int dataplane_start(const pb_bootstrap *bootstrap, cluster_manager *cm, unsigned
     return 0;
 }
 
+void dataplane_drain_listeners(dataplane *dp)
+{
+    if (dp == NULL)
+        return;
+    for (size_t i = 0; i < dp->n_workers; i++)
+        worker_drain(dp->workers[i]);
+}
+
 void dataplane_stop(dataplane *dp)
 {
     if (dp == NULL)

@@ -52,6 +52,8 @@ struct worker {
     pthread_mutex_t pools_mu;
     dp_snapshot *incoming; /* guarded by mu */
     int stop_requested;    /* guarded by mu */
+    int drain_requested;   /* guarded by mu */
+    int drained;           /* listeners closed, connections told to drain */
     dp_snapshot *snap;
     worker_cluster **cur;  /* same order as snap->clusters */
     worker_cluster *draining;
@@ -293,7 +295,8 @@ static void worker_shutdown(worker *w)
 {
     for (size_t i = 0; i < w->n_sockets; i++) {
         ev_io_stop(w->loop, &w->sockets[i].io);
-        close(w->sockets[i].fd);
+        if (w->sockets[i].fd >= 0)
+            close(w->sockets[i].fd);
         w->sockets[i].fd = -1;
     }
     while (w->conns.next != &w->conns)
@@ -317,6 +320,28 @@ static void worker_shutdown(worker *w)
     ev_break(w->loop, EVBREAK_ALL);
 }
 
+/* /drain_listeners: no new connections; the open ones finish what they
+ * carry (HTTP/1.1: close after the current response, HTTP/2: GOAWAY). */
+static void worker_drain_now(worker *w)
+{
+    if (w->drained)
+        return;
+    w->drained = 1;
+    for (size_t i = 0; i < w->n_sockets; i++) {
+        ev_io_stop(w->loop, &w->sockets[i].io);
+        close(w->sockets[i].fd);
+        w->sockets[i].fd = -1;
+    }
+    /* A drain callback may close (and unlink) its own connection. */
+    worker_conn *c = w->conns.next;
+    while (c != &w->conns) {
+        worker_conn *next = c->next;
+        if (c->drain)
+            c->drain(c);
+        c = next;
+    }
+}
+
 static void on_wakeup(struct ev_loop *loop, ev_async *a, int revents)
 {
     (void)loop;
@@ -325,10 +350,12 @@ static void on_wakeup(struct ev_loop *loop, ev_async *a, int revents)
     pthread_mutex_lock(&w->mu);
     dp_snapshot *snap = w->incoming;
     w->incoming = NULL;
-    int stop = w->stop_requested;
+    int stop = w->stop_requested, drain = w->drain_requested;
     pthread_mutex_unlock(&w->mu);
     if (snap)
         worker_swap(w, snap);
+    if (drain && !stop)
+        worker_drain_now(w);
     if (stop)
         worker_shutdown(w);
 }
@@ -402,6 +429,14 @@ void worker_publish(worker *w, dp_snapshot *snap)
     w->incoming = snap;
     pthread_mutex_unlock(&w->mu);
     snapshot_unref(old);
+    ev_async_send(w->loop, &w->wakeup);
+}
+
+void worker_drain(worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->drain_requested = 1;
+    pthread_mutex_unlock(&w->mu);
     ev_async_send(w->loop, &w->wakeup);
 }
 

@@ -298,6 +298,24 @@ expect_contains "rapid-reset connection is closed" "$rr" "closed=yes"
 expect_eq "another client is served during the flood" "$other" "200:20 "
 expect_eq "and after it" "$("${H2C[@]}" -H 'Host: h2.test' "$URL/index.html")" "hello from nghttpd"
 
+# --- /drain_listeners: in-flight streams finish, GOAWAY, no new connections ----------
+nghttp -v -H ':authority: mcs.test' "$URL/sleep" >"$E2E_TMP/drain-h2.out" 2>&1 &
+h2_pid=$!
+curl -s -D "$E2E_TMP/drain-h1.hdr" -H 'Host: mcs.test' "$URL/sleep" >"$E2E_TMP/drain-h1.out" 2>&1 &
+h1_pid=$!
+sleep 0.2
+expect_eq "POST /drain_listeners answers OK" "$(curl -s -X POST "http://$ADMIN/drain_listeners")" "OK"
+wait "$h2_pid"
+wait "$h1_pid"
+out=$(cat "$E2E_TMP/drain-h2.out")
+expect_contains "HTTP/2 stream in flight during the drain completes" "$out" "slept"
+expect_contains "  after a GOAWAY NO_ERROR naming it as the last stream" "$out" \
+    "last_stream_id=13, error_code=NO_ERROR"
+expect_eq "HTTP/1.1 request in flight during the drain completes" "$(cat "$E2E_TMP/drain-h1.out")" "slept"
+expect_contains "  with connection: close" "$(tr -d '\r' <"$E2E_TMP/drain-h1.hdr")" "connection: close"
+check "new connections are refused after the drain" bash -c "! curl -s -o /dev/null --max-time 2 '$URL/'"
+expect_eq "admin still answers after the drain" "$(curl -s -o /dev/null -w '%{http_code}' "http://$ADMIN/ready")" 200
+
 quit_node
 expect_eq "node exits 0 on /quitquitquit after HTTP/2 traffic" "$EXIT_CODE" 0
 check "no sanitizer report (HTTP/2 node)" node_log_clean h2
