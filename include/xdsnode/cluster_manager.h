@@ -57,6 +57,8 @@ typedef void (*cm_change_fn)(void *ctx, const cluster_manager *cm);
 /* Registers the cluster_manager.* stats and every cluster's stats with
  * `store` (which must outlive the manager). */
 cluster_manager *cluster_manager_create(stats_store *store);
+/* The store the manager registers its stats with. */
+stats_store *cluster_manager_stats_store(const cluster_manager *cm);
 void cluster_manager_destroy(cluster_manager *cm);
 
 /* One observer (e.g. the worker snapshot publisher); NULL to clear. */

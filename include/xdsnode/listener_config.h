@@ -67,6 +67,11 @@ typedef struct {
     hcm_codec codec;
     uint32_t h2_max_concurrent_streams;     /* http2_protocol_options.max_concurrent_streams */
     uint32_t h2_initial_stream_window_size; /* ...initial_stream_window_size */
+    /* Stats (set by the data plane after translation; one reference each,
+     * dropped by listener_config_free): "http.<stat_prefix>." and the
+     * shared downstream "http2.". NULL for tcp_proxy listeners. */
+    struct stats_scope *stats;
+    struct stats_scope *h2_stats;
     /* tcp_proxy */
     char *tcp_cluster;
     uint64_t tcp_idle_timeout_ms;

@@ -22,6 +22,7 @@
 #include "xdsnode/buffer.h"
 #include "xdsnode/hcm.h"
 #include "xdsnode/http_headers.h"
+#include "xdsnode/http_stats.h"
 #include "xdsnode/log.h"
 
 #define H2D_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -95,6 +96,19 @@ static double now_mono(void)
 
 static struct ev_loop *conn_loop(const h2d_conn *c) { return worker_loop(c->w); }
 
+/* http.<stat_prefix>.* and the downstream http2.* */
+static void hstat_add(const h2d_conn *c, size_t i, int64_t n)
+{
+    if (c->cfg->stats)
+        stats_add(c->cfg->stats, i, (uint64_t)n);
+}
+
+static void h2stat_add(const h2d_conn *c, size_t i, int64_t n)
+{
+    if (c->cfg->h2_stats)
+        stats_add(c->cfg->h2_stats, i, (uint64_t)n);
+}
+
 /* --- streams --------------------------------------------------------------- */
 
 static void conn_defer(h2d_conn *c)
@@ -106,6 +120,7 @@ static void conn_defer(h2d_conn *c)
 static void stream_free(h2d_stream *st)
 {
     h2d_conn *c = st->conn;
+    h2stat_add(c, HTTP2_STAT_STREAMS_ACTIVE, -1);
     if (st->hcm) {
         hcm_pipe *p = st->hcm;
         st->hcm = NULL;
@@ -407,6 +422,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     if (st == NULL)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     st->conn = c;
+    h2stat_add(c, HTTP2_STAT_STREAMS_ACTIVE, 1);
     st->id = frame->hd.stream_id;
     buffer_init(&st->head);
     buffer_init(&st->out);
@@ -439,8 +455,10 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     if (st == NULL)
         return 0;
     st->header_bytes += namelen + valuelen;
-    if (st->header_bytes > c->cfg->max_request_headers_bytes)
+    if (st->header_bytes > c->cfg->max_request_headers_bytes) {
+        h2stat_add(c, HTTP2_STAT_HEADER_OVERFLOW, 1);
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* header bomb: reset the stream */
+    }
     if (st->started) { /* trailers: carried as the last chunk's trailer fields */
         if (namelen > 0 && name[0] != ':' && !is_connection_specific(name, namelen))
             header_write(&st->head, (const char *)name, namelen, (const char *)value, valuelen);
@@ -491,6 +509,10 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
 {
     h2d_conn *c = user_data;
     h2d_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+        h2stat_add(c, HTTP2_STAT_RX_RESET, 1);
+        hstat_add(c, HTTP_STAT_DOWNSTREAM_RQ_RX_RESET, 1);
+    }
     if (frame->hd.type == NGHTTP2_RST_STREAM && count_reset(c)) {
         log_warn("http2 downstream: more than %d stream resets per %.0f s, closing the connection",
                  H2D_MAX_RESETS_PER_INTERVAL, H2D_RESET_INTERVAL_S);
@@ -507,6 +529,8 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
         return 0;
     }
     if (st->end_stream && st->started) {
+        if (frame->hd.type == NGHTTP2_HEADERS)
+            h2stat_add(c, HTTP2_STAT_TRAILERS, 1);
         stream_end_request(st, frame->hd.type == NGHTTP2_HEADERS ? &st->head : NULL);
         stream_push_input(st);
     }
@@ -548,6 +572,19 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     return 0;
 }
 
+static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    (void)session;
+    h2d_conn *c = user_data;
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+        h2stat_add(c, HTTP2_STAT_TX_RESET, 1);
+        hstat_add(c, HTTP_STAT_DOWNSTREAM_RQ_TX_RESET, 1);
+    } else if (frame->hd.type == NGHTTP2_GOAWAY) {
+        h2stat_add(c, HTTP2_STAT_GOAWAY_SENT, 1);
+    }
+    return 0;
+}
+
 static nghttp2_session_callbacks *make_callbacks(void)
 {
     nghttp2_session_callbacks *cbs;
@@ -558,6 +595,7 @@ static nghttp2_session_callbacks *make_callbacks(void)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
     return cbs;
 }
 
@@ -680,6 +718,9 @@ static void conn_destroy(h2d_conn *c)
     close(c->fd);
     nghttp2_session_del(c->session);
     buffer_free(&c->wbuf);
+    hstat_add(c, HTTP_STAT_DOWNSTREAM_CX_HTTP2_ACTIVE, -1);
+    hstat_add(c, HTTP_STAT_DOWNSTREAM_CX_ACTIVE, -1);
+    hstat_add(c, HTTP_STAT_DOWNSTREAM_CX_DESTROY, 1);
     worker_conn_remove(c->w, &c->link);
     free(c);
 }
@@ -732,23 +773,32 @@ int h2d_connection_create(worker *w, const listener_config *cfg, int fd,
                           const struct sockaddr_storage *peer, const char *initial, size_t len)
 {
     h2d_conn *c = calloc(1, sizeof(*c));
+    if (c != NULL) {
+        c->cfg = cfg;
+        if (conn_start_session(c) != 0) {
+            nghttp2_session_del(c->session);
+            free(c);
+            c = NULL;
+        }
+    }
     if (c == NULL) {
         close(fd);
+        if (cfg->stats) { /* counted as accepted by the HCM */
+            stats_add(cfg->stats, HTTP_STAT_DOWNSTREAM_CX_ACTIVE, (uint64_t)-1);
+            stats_inc(cfg->stats, HTTP_STAT_DOWNSTREAM_CX_DESTROY);
+        }
         return -1;
     }
     c->w = w;
-    c->cfg = cfg;
     c->fd = fd;
     c->peer = *peer;
     c->link.close = conn_close_link;
     c->link.drain = conn_drain_link;
+    /* accepted (downstream_cx_total/active) as HTTP/1 by the HCM, which
+     * handed it over when it saw the preface */
+    hstat_add(c, HTTP_STAT_DOWNSTREAM_CX_HTTP2_TOTAL, 1);
+    hstat_add(c, HTTP_STAT_DOWNSTREAM_CX_HTTP2_ACTIVE, 1);
     c->reset_window_start = now_mono();
-    if (conn_start_session(c) != 0) {
-        nghttp2_session_del(c->session);
-        close(fd);
-        free(c);
-        return -1;
-    }
     ev_io_init(&c->rio, on_conn_readable, fd, EV_READ);
     ev_io_init(&c->wio, on_conn_writable, fd, EV_WRITE);
     ev_timer_init(&c->defer, on_defer, 0., 0.);

@@ -20,6 +20,7 @@
 #include "xdsnode/conn_pool.h"
 #include "xdsnode/h2_downstream.h"
 #include "xdsnode/http_headers.h"
+#include "xdsnode/http_stats.h"
 #include "xdsnode/log.h"
 
 /* HttpConnectionManager.delayed_close_timeout: after a response that
@@ -88,6 +89,8 @@ struct dconn {
     int close_after, read_blocked, closing, in_parser, headers_too_large, lingering;
     int linger_pending;
     int client_close;             /* the client asked to close (Connection: close, HTTP/1.0) */
+    int counted_http1;            /* counted in downstream_cx_http1_active */
+    int handed_over;              /* went to h2_downstream, which counts it from now on */
     int sniffed;                  /* codec AUTO/HTTP2: the HTTP/2 preface check is done */
     size_t trailer_start;         /* request trailers start at this index of hdrs */
     /* An in-memory exchange (hcm_pipe_create): no socket; bytes go to and
@@ -133,6 +136,22 @@ static size_t chunk_size_line(char *out, size_t len)
     out[n++] = '\r';
     out[n++] = '\n';
     return n;
+}
+
+/* http.<stat_prefix>.* of the connection's listener. */
+static void hstat_add(const dconn *c, size_t i, int64_t n)
+{
+    if (c->cfg->stats)
+        stats_add(c->cfg->stats, i, (uint64_t)n);
+}
+
+static void dconn_count_http1(dconn *c)
+{
+    if (c->is_pipe || c->counted_http1)
+        return;
+    c->counted_http1 = 1;
+    hstat_add(c, HTTP_STAT_DOWNSTREAM_CX_HTTP1_TOTAL, 1);
+    hstat_add(c, HTTP_STAT_DOWNSTREAM_CX_HTTP1_ACTIVE, 1);
 }
 
 static double now_mono(void)
@@ -316,6 +335,7 @@ static char *header_dup(const header_list *h, const char *name)
 
 static void stream_free(stream *s)
 {
+    hstat_add(s->dc, HTTP_STAT_DOWNSTREAM_RQ_ACTIVE, -1);
     ev_timer_stop(worker_loop(s->dc->w), &s->timeout);
     if (pool_request_linked(&s->pr))
         pool_request_cancel(&s->pr);
@@ -335,6 +355,13 @@ static void stream_free(stream *s)
 
 static void stream_access_log(stream *s)
 {
+    static const size_t classes[] = {HTTP_STAT_DOWNSTREAM_RQ_1XX, HTTP_STAT_DOWNSTREAM_RQ_2XX,
+                                     HTTP_STAT_DOWNSTREAM_RQ_3XX, HTTP_STAT_DOWNSTREAM_RQ_4XX,
+                                     HTTP_STAT_DOWNSTREAM_RQ_5XX};
+    if (s->status >= 100 && s->status < 600) {
+        hstat_add(s->dc, classes[s->status / 100 - 1], 1);
+        hstat_add(s->dc, HTTP_STAT_DOWNSTREAM_RQ_COMPLETED, 1);
+    }
     const char *path = s->dc->cfg->access_log_path;
     if (path == NULL)
         return;
@@ -939,6 +966,9 @@ static stream *stream_create(dconn *c)
     if (s == NULL)
         return NULL;
     s->dc = c;
+    hstat_add(c, HTTP_STAT_DOWNSTREAM_RQ_TOTAL, 1);
+    hstat_add(c, c->is_pipe ? HTTP_STAT_DOWNSTREAM_RQ_HTTP2_TOTAL : HTTP_STAT_DOWNSTREAM_RQ_HTTP1_TOTAL, 1);
+    hstat_add(c, HTTP_STAT_DOWNSTREAM_RQ_ACTIVE, 1);
     s->start = now_mono();
     clock_gettime(CLOCK_REALTIME, &s->start_wall);
     s->replay_ok = 1;
@@ -1109,6 +1139,7 @@ static const http_parser_settings request_settings = {
 
 static void dconn_protocol_error(dconn *c)
 {
+    hstat_add(c, HTTP_STAT_DOWNSTREAM_CX_PROTOCOL_ERROR, 1);
     int status = c->headers_too_large ? 431 : 400;
     const char *body = c->headers_too_large ? BODY_HEADERS_TOO_LARGE : BODY_BAD_REQUEST;
     if (c->s && c->s->resp_started) {
@@ -1193,6 +1224,7 @@ static int dconn_sniff_http2(dconn *c)
 {
     if (c->cfg->codec == HCM_CODEC_HTTP1) {
         c->sniffed = 1;
+        dconn_count_http1(c);
         return 0;
     }
     int m = h2_preface_match(buffer_start(&c->in), buffer_len(&c->in));
@@ -1200,8 +1232,10 @@ static int dconn_sniff_http2(dconn *c)
         return 1;
     c->sniffed = 1;
     if (m == 0) {
-        if (c->cfg->codec != HCM_CODEC_HTTP2)
+        if (c->cfg->codec != HCM_CODEC_HTTP2) {
+            dconn_count_http1(c);
             return 0;
+        }
         dconn_close(c); /* codec HTTP2 without the preface */
         return 1;
     }
@@ -1213,6 +1247,7 @@ static int dconn_sniff_http2(dconn *c)
     c->fd = -1;
     worker *w = c->w;
     const listener_config *cfg = c->cfg;
+    c->handed_over = 1;
     dconn_close(c);
     h2d_connection_create(w, cfg, fd, &peer, buffer_start(&in), buffer_len(&in));
     buffer_free(&in);
@@ -1294,6 +1329,12 @@ static void dconn_close(dconn *c)
             c->pipe_ops->on_close(c->pipe_ctx);
     } else {
         worker_conn_remove(c->w, &c->link);
+        if (c->counted_http1)
+            hstat_add(c, HTTP_STAT_DOWNSTREAM_CX_HTTP1_ACTIVE, -1);
+        if (!c->handed_over) {
+            hstat_add(c, HTTP_STAT_DOWNSTREAM_CX_ACTIVE, -1);
+            hstat_add(c, HTTP_STAT_DOWNSTREAM_CX_DESTROY, 1);
+        }
     }
     header_list_free(&c->hdrs);
     buffer_free(&c->url);
@@ -1309,6 +1350,7 @@ static void dconn_close_link(worker_conn *l) { dconn_close((dconn *)l); }
 static void dconn_drain_link(worker_conn *l)
 {
     dconn *c = (dconn *)l;
+    hstat_add(c, HTTP_STAT_DOWNSTREAM_CX_DRAIN_CLOSE, 1);
     if (c->s == NULL && buffer_len(&c->out) == 0) {
         dconn_close(c);
         return;
@@ -1360,6 +1402,8 @@ int hcm_connection_create(worker *w, const listener_config *cfg, int fd,
         return -1;
     }
     worker_conn_add(w, &c->link);
+    hstat_add(c, HTTP_STAT_DOWNSTREAM_CX_TOTAL, 1);
+    hstat_add(c, HTTP_STAT_DOWNSTREAM_CX_ACTIVE, 1);
     ev_io_start(worker_loop(w), &c->rio);
     dconn_arm_timer(c);
     return 0;

@@ -1,5 +1,6 @@
 /* listener_config.c: Listener proto -> listener_config (listener_config.h). */
 #include "xdsnode/listener_config.h"
+#include "xdsnode/stats.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -290,6 +291,10 @@ void listener_config_free(listener_config *lc)
     if (lc == NULL)
         return;
     route_table_free(&lc->routes);
+    if (lc->stats)
+        stats_scope_unref(lc->stats);
+    if (lc->h2_stats)
+        stats_scope_unref(lc->h2_stats);
     free(lc->name);
     free(lc->stat_prefix);
     free(lc->access_log_path);

@@ -20,6 +20,8 @@ struct cluster_manager {
     uint64_t last_generation; /* generations are unique across all clusters */
 };
 
+stats_store *cluster_manager_stats_store(const cluster_manager *cm) { return cm->store; }
+
 cluster_manager *cluster_manager_create(stats_store *store)
 {
     cluster_manager *cm = calloc(1, sizeof(cluster_manager));

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "xdsnode/clusters_admin.h"
+#include "xdsnode/http_stats.h"
 #include "xdsnode/listener_config.h"
 #include "xdsnode/log.h"
 #include "xdsnode/pools_admin.h"
@@ -33,6 +34,7 @@ struct dataplane {
     worker **workers;
     unsigned n_workers;
     dp_snapshot *snap;
+    stats_scope *h2_stats; /* downstream "http2.", shared by the HTTP listeners */
 };
 
 static int bind_reuseport(const listener_config *lc, struct sockaddr_storage *addr, socklen_t len,
@@ -164,6 +166,31 @@ static int start_workers(dataplane *dp, char *err, size_t errlen)
     return rc;
 }
 
+/* http.<stat_prefix>.* per HTTP listener and the shared downstream
+ * http2.*, registered with the cluster manager's store. */
+static int register_listener_stats(dataplane *dp)
+{
+    stats_store *store = cluster_manager_stats_store(dp->cm);
+    stats_scope *h2 = NULL;
+    for (size_t i = 0; i < dp->n_listeners; i++) {
+        listener_config *lc = dp->listeners[i];
+        if (lc->kind != LISTENER_HTTP)
+            continue;
+        if (h2 == NULL) {
+            h2 = http2_codec_stats_scope_create();
+            if (h2 == NULL || stats_store_add(store, h2) != 0)
+                return -1;
+            dp->h2_stats = h2;
+        }
+        lc->stats = http_stats_scope_create(lc->stat_prefix);
+        if (lc->stats == NULL || stats_store_add(store, lc->stats) != 0)
+            return -1;
+        stats_scope_ref(h2);
+        lc->h2_stats = h2;
+    }
+    return 0;
+}
+
 int dataplane_start(const pb_bootstrap *bootstrap, cluster_manager *cm, unsigned concurrency,
                     dataplane **out, char *err, size_t errlen)
 {
@@ -177,6 +204,11 @@ int dataplane_start(const pb_bootstrap *bootstrap, cluster_manager *cm, unsigned
     if (dp->snap == NULL || translate_listeners(dp, bootstrap, err, errlen) != 0) {
         if (dp->snap == NULL)
             snprintf(err, errlen, "out of memory");
+        dataplane_stop(dp);
+        return -1;
+    }
+    if (register_listener_stats(dp) != 0) {
+        snprintf(err, errlen, "out of memory");
         dataplane_stop(dp);
         return -1;
     }
@@ -210,8 +242,16 @@ void dataplane_stop(dataplane *dp)
     for (unsigned i = 0; dp->workers && i < dp->n_workers; i++)
         worker_stop_and_free(dp->workers[i]);
     free(dp->workers);
-    for (size_t i = 0; i < dp->n_listeners; i++)
+    stats_store *store = cluster_manager_stats_store(dp->cm);
+    for (size_t i = 0; i < dp->n_listeners; i++) {
+        if (dp->listeners[i] && dp->listeners[i]->stats)
+            stats_store_remove(store, dp->listeners[i]->stats);
         listener_config_free(dp->listeners[i]);
+    }
+    if (dp->h2_stats) {
+        stats_store_remove(store, dp->h2_stats);
+        stats_scope_unref(dp->h2_stats);
+    }
     free(dp->listeners);
     snapshot_unref(dp->snap);
     free(dp);

@@ -298,6 +298,28 @@ expect_contains "rapid-reset connection is closed" "$rr" "closed=yes"
 expect_eq "another client is served during the flood" "$other" "200:20 "
 expect_eq "and after it" "$("${H2C[@]}" -H 'Host: h2.test' "$URL/index.html")" "hello from nghttpd"
 
+# --- downstream stats (http.<stat_prefix>.*, http2.*) and upstream HTTP/2 codec stats ---
+check "http.ingress.downstream_cx_http1_total counts the 1000 HTTP/1.1 connections" \
+    test "$(stat http.ingress.downstream_cx_http1_total)" -ge 1000
+check "http.ingress.downstream_cx_http2_total counts HTTP/2 connections" \
+    test "$(stat http.ingress.downstream_cx_http2_total)" -ge 10
+check "http.ingress.downstream_rq_http2_total counts HTTP/2 requests" \
+    test "$(stat http.ingress.downstream_rq_http2_total)" -ge 7000
+check "http.ingress.downstream_rq_2xx" test "$(stat http.ingress.downstream_rq_2xx)" -ge 20000
+check "http2.rx_reset counts the client's resets" test "$(stat http2.rx_reset)" -ge 200
+check "http2.goaway_sent counts the ENHANCE_YOUR_CALM GOAWAY" test "$(stat http2.goaway_sent)" -ge 1
+check "http2.trailers counts request trailers" test "$(stat http2.trailers)" -ge 1
+curl -s -o /dev/null --max-time 0.2 -H 'Host: mcs.test' "$URL/sleep"
+for _ in $(seq 1 50); do
+    [ "$(stat cluster.h2mcs.http2.tx_reset)" -ge 1 ] 2>/dev/null && break
+    sleep 0.05
+done
+check "cluster.h2mcs.http2.tx_reset: a client gone mid-request resets the upstream stream" \
+    test "$(stat cluster.h2mcs.http2.tx_reset)" -ge 1
+prom=$(curl -s "http://$ADMIN/stats/prometheus")
+expect_contains "Prometheus: envoy_http_downstream_rq_total with the conn manager prefix label" "$prom" \
+    'envoy_http_downstream_rq_total{envoy_http_conn_manager_prefix="ingress"}'
+
 # --- /drain_listeners: in-flight streams finish, GOAWAY, no new connections ----------
 nghttp -v -H ':authority: mcs.test' "$URL/sleep" >"$E2E_TMP/drain-h2.out" 2>&1 &
 h2_pid=$!
@@ -315,6 +337,12 @@ expect_eq "HTTP/1.1 request in flight during the drain completes" "$(cat "$E2E_T
 expect_contains "  with connection: close" "$(tr -d '\r' <"$E2E_TMP/drain-h1.hdr")" "connection: close"
 check "new connections are refused after the drain" bash -c "! curl -s -o /dev/null --max-time 2 '$URL/'"
 expect_eq "admin still answers after the drain" "$(curl -s -o /dev/null -w '%{http_code}' "http://$ADMIN/ready")" 200
+for _ in $(seq 1 100); do
+    [ "$(stat http.ingress.downstream_cx_active)" = 0 ] && break
+    sleep 0.1
+done
+expect_eq "every downstream connection closed after the drain" "$(stat http.ingress.downstream_cx_active)" 0
+expect_eq "no request left active" "$(stat http.ingress.downstream_rq_active)" 0
 
 quit_node
 expect_eq "node exits 0 on /quitquitquit after HTTP/2 traffic" "$EXIT_CODE" 0
