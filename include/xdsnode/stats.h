@@ -87,6 +87,12 @@ static inline uint64_t stats_get(const stats_scope *s, size_t i)
  * Returns a malloc'd string. */
 char *stats_sanitize_name(const char *name);
 
+/* A scope for one named thing of a kind: prefix "<base><name>." (name
+ * sanitized), exported to Prometheus as envoy_<base><stat>{tag_name=
+ * "<name>"}; e.g. base "cluster.", tag "envoy_cluster_name". */
+stats_scope *stats_scope_create_named(const char *base, const char *name, const stat_def *defs,
+                                      size_t n, const char *tag_name);
+
 /* /stats: "name: value" lines sorted by name; ?format=json gives
  * {"stats":[{"name":..,"value":..}]}; ?format=prometheus as below;
  * ?filter=RE keeps names matching the POSIX extended regex (search, not

@@ -22,6 +22,7 @@
 #include "xdsnode/buffer.h"
 #include "xdsnode/hcm.h"
 #include "xdsnode/http_headers.h"
+#include "xdsnode/h2_common.h"
 #include "xdsnode/http_stats.h"
 #include "xdsnode/log.h"
 
@@ -29,9 +30,6 @@
 #define H2D_PREFACE_LEN 24
 /* Read size per event on the client socket. */
 #define H2D_READ_CHUNK 65536
-/* Serialized frames are written once this many are queued (and at the
- * end of each flush); above it nghttp2 is not asked for more. */
-#define H2D_WRITE_BATCH 65536
 /* Most response header fields passed to nghttp2. */
 #define H2D_MAX_RESPONSE_FIELDS 128
 
@@ -171,31 +169,6 @@ static void stream_push_input(h2d_stream *st)
     }
 }
 
-static nghttp2_nv make_nv(const char *name, size_t nlen, const char *value, size_t vlen)
-{
-    return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, nlen, vlen, NGHTTP2_NV_FLAG_NONE};
-}
-
-/* The HCM's response trailers (last chunk) become a trailing HEADERS. */
-static int stream_submit_trailers(h2d_stream *st)
-{
-    header_list *h = &st->resph;
-    nghttp2_nv nv[H2D_MAX_RESPONSE_FIELDS];
-    size_t n = 0;
-    for (size_t i = st->resp_trailer_start; i < h->n && n < H2D_MAX_RESPONSE_FIELDS; i++) {
-        char *name = (char *)header_name(h, i);
-        size_t nl = h->h[i].name_len;
-        if (nl == 0 || header_is_hop_by_hop(name, nl, NULL, 0))
-            continue;
-        for (size_t k = 0; k < nl; k++)
-            name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
-        nv[n++] = make_nv(name, nl, header_value(h, i), h->h[i].value_len);
-    }
-    if (n == 0)
-        return -1;
-    return nghttp2_submit_trailer(st->conn->session, st->id, nv, n) == 0 ? 0 : -1;
-}
-
 static ssize_t read_response_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
                                   size_t length, uint32_t *data_flags, nghttp2_data_source *source,
                                   void *user_data)
@@ -213,7 +186,8 @@ static ssize_t read_response_body(nghttp2_session *session, int32_t stream_id, u
     }
     if (buffer_len(&st->body) == 0 && st->resp_eof) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-        if (st->resph.n > st->resp_trailer_start && stream_submit_trailers(st) == 0)
+        if (st->resph.n > st->resp_trailer_start &&
+            h2_submit_trailers(st->conn->session, st->id, &st->resph, st->resp_trailer_start) == 0)
             *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     } else if (n == 0) {
         st->data_deferred = 1;
@@ -256,7 +230,7 @@ static int on_resp_headers_complete(http_parser *hp)
     int sl = 3;
     size_t n = 0, clen = 0;
     const char *conn_val = header_list_get(h, "connection", &clen);
-    nv[n++] = make_nv(":status", 7, status, (size_t)sl);
+    nv[n++] = h2_nv(":status", 7, status, (size_t)sl);
     for (size_t i = 0; i < h->n && n < H2D_MAX_RESPONSE_FIELDS; i++) {
         char *name = (char *)header_name(h, i);
         size_t nl = h->h[i].name_len;
@@ -264,7 +238,7 @@ static int on_resp_headers_complete(http_parser *hp)
             continue;
         for (size_t k = 0; k < nl; k++)
             name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
-        nv[n++] = make_nv(name, nl, header_value(h, i), h->h[i].value_len);
+        nv[n++] = h2_nv(name, nl, header_value(h, i), h->h[i].value_len);
     }
     /* No body at all (HEAD, 204, 304, content-length 0): END_STREAM on
      * HEADERS, as a gRPC trailers-only response needs. */
@@ -601,28 +575,7 @@ static nghttp2_session_callbacks *make_callbacks(void)
 
 /* --- connection --------------------------------------------------------------- */
 
-/* Serializes what nghttp2 has to send into wbuf and writes it in as few
- * writes as the socket allows. Returns -1 on an error. */
-static int conn_pump(h2d_conn *c)
-{
-    for (;;) {
-        if (buffer_len(&c->wbuf) >= H2D_WRITE_BATCH) {
-            if (buffer_write_fd(&c->wbuf, c->fd) < 0)
-                return -1;
-            if (buffer_len(&c->wbuf) >= H2D_WRITE_BATCH)
-                return 0; /* the socket is full: the write watcher goes on */
-        }
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(c->session, &data);
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        if (buffer_append(&c->wbuf, data, (size_t)n) != 0)
-            return -1;
-    }
-    return buffer_write_fd(&c->wbuf, c->fd) < 0 ? -1 : 0;
-}
+static int conn_pump(h2d_conn *c) { return h2_pump(c->session, &c->wbuf, c->fd) < 0 ? -1 : 0; }
 
 /* Work the HCM asked for from inside its callbacks: request bytes it will
  * take again, response bytes it holds; then the frames go out. */

@@ -19,15 +19,13 @@
 #pragma GCC diagnostic pop
 
 #include "xdsnode/cluster_stats.h"
+#include "xdsnode/h2_common.h"
 #include "xdsnode/log.h"
 #include "xdsnode/upstream_socket.h"
 #include "xdsnode/worker.h"
 
 /* Read size per event on an upstream socket. */
 #define H2CONN_READ_CHUNK 65536
-/* Serialized frames are written once this many are queued (and at the
- * end of each flush); above it nghttp2 is not asked for more. */
-#define H2CONN_WRITE_BATCH 65536
 /* Most header fields one request may carry to nghttp2. */
 #define H2_MAX_REQUEST_FIELDS 128
 
@@ -253,28 +251,6 @@ static void conn_after_stream(h2conn *c)
     }
 }
 
-static nghttp2_nv make_nv(const char *name, size_t nlen, const char *value, size_t vlen);
-
-/* The request's chunked trailers become a trailing HEADERS frame. */
-static int stream_submit_trailers(h2_stream *st)
-{
-    header_list *h = &st->reqh;
-    nghttp2_nv nv[H2_MAX_REQUEST_FIELDS];
-    size_t n = 0;
-    for (size_t i = st->req_trailer_start; i < h->n && n < H2_MAX_REQUEST_FIELDS; i++) {
-        char *name = (char *)header_name(h, i);
-        size_t nl = h->h[i].name_len;
-        if (nl == 0 || header_is_hop_by_hop(name, nl, NULL, 0))
-            continue;
-        for (size_t k = 0; k < nl; k++)
-            name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
-        nv[n++] = make_nv(name, nl, header_value(h, i), h->h[i].value_len);
-    }
-    if (n == 0)
-        return -1;
-    return nghttp2_submit_trailer(st->conn->session, st->id, nv, n) == 0 ? 0 : -1;
-}
-
 static ssize_t read_request_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
                                  size_t length, uint32_t *data_flags, nghttp2_data_source *source,
                                  void *user_data)
@@ -292,7 +268,8 @@ static ssize_t read_request_body(nghttp2_session *session, int32_t stream_id, ui
     }
     if (buffer_len(&st->body) == 0 && st->req_eof) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-        if (st->reqh.n > st->req_trailer_start && stream_submit_trailers(st) == 0)
+        if (st->reqh.n > st->req_trailer_start &&
+            h2_submit_trailers(st->conn->session, st->id, &st->reqh, st->req_trailer_start) == 0)
             *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     } else if (n == 0) {
         st->data_deferred = 1;
@@ -308,11 +285,6 @@ static int name_is(const char *name, size_t len, const char *want)
     return strlen(want) == len && strncasecmp(name, want, len) == 0;
 }
 
-static nghttp2_nv make_nv(const char *name, size_t nlen, const char *value, size_t vlen)
-{
-    return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, nlen, vlen, NGHTTP2_NV_FLAG_NONE};
-}
-
 /* Builds :method :scheme :authority :path and the regular fields (names
  * lower-cased in place; Host becomes :authority; hop-by-hop dropped). */
 static size_t build_request_nv(h2_stream *st, const http_parser *hp, nghttp2_nv *nv, size_t max)
@@ -322,23 +294,23 @@ static size_t build_request_nv(h2_stream *st, const http_parser *hp, nghttp2_nv 
     size_t alen = 0, clen = 0, n = 0;
     const char *authority = header_list_get(h, "host", &alen);
     const char *conn_val = header_list_get(h, "connection", &clen);
-    nv[n++] = make_nv(":method", 7, method, strlen(method));
-    nv[n++] = make_nv(":scheme", 7, "http", 4);
-    nv[n++] = make_nv(":authority", 10, authority ? authority : "", authority ? alen : 0);
-    nv[n++] = make_nv(":path", 5, buffer_start(&st->url), buffer_len(&st->url));
+    nv[n++] = h2_nv(":method", 7, method, strlen(method));
+    nv[n++] = h2_nv(":scheme", 7, "http", 4);
+    nv[n++] = h2_nv(":authority", 10, authority ? authority : "", authority ? alen : 0);
+    nv[n++] = h2_nv(":path", 5, buffer_start(&st->url), buffer_len(&st->url));
     for (size_t i = 0; i < h->n && n < max; i++) {
         char *name = (char *)header_name(h, i);
         size_t nl = h->h[i].name_len;
         if (name_is(name, nl, "te")) { /* only "trailers" may pass (RFC 9113 8.2.2) */
             if (header_te_trailers(header_value(h, i), h->h[i].value_len))
-                nv[n++] = make_nv("te", 2, "trailers", 8);
+                nv[n++] = h2_nv("te", 2, "trailers", 8);
             continue;
         }
         if (name_is(name, nl, "host") || header_is_hop_by_hop(name, nl, conn_val, clen))
             continue;
         for (size_t k = 0; k < nl; k++)
             name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
-        nv[n++] = make_nv(name, nl, header_value(h, i), h->h[i].value_len);
+        nv[n++] = h2_nv(name, nl, header_value(h, i), h->h[i].value_len);
     }
     return n;
 }
@@ -693,38 +665,13 @@ static int conn_reap(h2conn *c)
     return 1;
 }
 
-/* Writes queued frames. Returns -1 on a socket error. */
-static int conn_write(h2conn *c)
-{
-    long w = buffer_write_fd(&c->wbuf, c->fd);
-    if (w < 0)
-        return -1;
-    if (w > 0)
-        stats_add(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_TX_BYTES_TOTAL, (uint64_t)w);
-    return 0;
-}
-
-/* Serializes what nghttp2 has to send into wbuf and writes it in as few
- * writes as the socket allows. Returns -1 on an error. */
+/* Serializes and writes what the session has to send. Returns -1 on an error. */
 static int conn_pump(h2conn *c)
 {
-    for (;;) {
-        if (buffer_len(&c->wbuf) >= H2CONN_WRITE_BATCH) {
-            if (conn_write(c) != 0)
-                return -1;
-            if (buffer_len(&c->wbuf) >= H2CONN_WRITE_BATCH)
-                return 0; /* the socket is full: the write watcher goes on */
-        }
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(c->session, &data);
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        if (buffer_append(&c->wbuf, data, (size_t)n) != 0)
-            return -1;
-    }
-    return conn_write(c);
+    long w = h2_pump(c->session, &c->wbuf, c->fd);
+    if (w > 0)
+        stats_add(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_TX_BYTES_TOTAL, (uint64_t)w);
+    return w < 0 ? -1 : 0;
 }
 
 static void conn_flush(h2conn *c)

@@ -79,6 +79,24 @@ char *stats_sanitize_name(const char *name)
     return out;
 }
 
+stats_scope *stats_scope_create_named(const char *base, const char *name, const stat_def *defs,
+                                      size_t n, const char *tag_name)
+{
+    char *clean = stats_sanitize_name(name);
+    if (clean == NULL)
+        return NULL;
+    size_t len = strlen(base) + strlen(clean) + 2;
+    char *prefix = malloc(len);
+    stats_scope *s = NULL;
+    if (prefix != NULL) {
+        snprintf(prefix, len, "%s%s.", base, clean);
+        s = stats_scope_create(prefix, defs, n, base, tag_name, clean);
+    }
+    free(prefix);
+    free(clean);
+    return s;
+}
+
 /* --- store ----------------------------------------------------------------- */
 
 stats_store *stats_store_create(void) { return calloc(1, sizeof(stats_store)); }
