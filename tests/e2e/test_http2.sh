@@ -89,6 +89,11 @@ wait_port 18284 || { fail "silent peer starts" "$(cat "$E2E_TMP/silent.log")"; e
 start_nginx h1up 18291 \
     'location = /trailer { add_trailer x-upstream-trailer yes; echo "body with trailer"; }' || exit 1
 
+# nghttpd -v: its log shows every frame it receives (request trailers).
+"$NGHTTPD" -v -a 127.0.0.1 -d "$H2WWW" --no-tls --echo-upload 18288 >"$E2E_TMP/nghttpd-v.log" 2>&1 &
+PEER_PIDS+=($!)
+wait_port 18288 || { fail "nghttpd -v starts" "see $E2E_TMP/nghttpd-v.log"; exit 1; }
+
 # gRPC server (Debian's python3-grpcio, gRPC core underneath).
 /usr/bin/python3 tests/e2e/tools/grpc_peer.py serve 18285 >"$E2E_TMP/grpc.log" 2>&1 &
 PEER_PIDS+=($!)
@@ -253,6 +258,18 @@ expect_contains "HTTP/2 <- HTTP/1.1: response trailer in a trailing HEADERS fram
 head -c 50000 /dev/urandom >"$E2E_TMP/tbody"
 out=$(nghttp --trailer='x-req-trailer: t1' -d "$E2E_TMP/tbody" -H ':authority: capture.test' "$URL/up" 2>&1)
 expect_contains "HTTP/2 -> HTTP/1.1: request trailers arrive as chunked trailers" "$out" "x-req-trailer: t1;"
+nghttp --trailer='x-req-trailer: t2' -d "$E2E_TMP/tbody" -H ':authority: h2v.test' "$URL/echo" >/dev/null 2>&1
+# nghttpd -v prints a frame's fields, then the frame: a trailer field
+# followed by a HEADERS frame with END_STREAM (flags 0x05).
+trailer_frame() { grep -A1 "$1" "$E2E_TMP/nghttpd-v.log" | grep -c 'recv HEADERS frame <length=[0-9]*, flags=0x05'; }
+expect_eq "HTTP/2 -> HTTP/2: request trailers arrive as a trailing HEADERS frame" \
+    "$(trailer_frame 'x-req-trailer: t2')" 1
+status=$(exec 3<>/dev/tcp/127.0.0.1/10281
+    printf 'POST /echo HTTP/1.1\r\nHost: h2v.test\r\nTransfer-Encoding: chunked\r\nTrailer: x-h1-trailer\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\nx-h1-trailer: t3\r\n\r\n' >&3
+    head -n1 <&3 | tr -d '\r')
+expect_eq "HTTP/1.1 chunked request with trailers -> HTTP/2 upstream answered" "$status" "HTTP/1.1 200 OK"
+expect_eq "HTTP/1.1 -> HTTP/2: chunked request trailers arrive as a trailing HEADERS frame" \
+    "$(trailer_frame 'x-h1-trailer: t3')" 1
 got=$("${H2C[@]}" -H 'Host: h2.test' -H 'te: trailers' -H 'content-length:' --data-binary @"$H2WWW/big.bin" \
     "$URL/echo" | sha256sum | cut -d' ' -f1)
 expect_eq "HTTP/2 -> HTTP/2 body without content-length, te: trailers" "$got" "$big_sha"
