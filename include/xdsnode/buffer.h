@@ -13,9 +13,10 @@
 #include <stddef.h>
 #include <string.h>
 
-/* The first allocation of every buffer; blocks of this size are cached
- * per thread (buffer_block_get/put, also for other small per-request
- * arrays). */
+/* The first allocation of every buffer. Storage of this size and of 2,
+ * 4 and 8 times it is cached per thread (bounded), so per-request
+ * buffers rarely reach malloc; buffer_block_get/put hand out the
+ * smallest class for other small per-request arrays. */
 #define BUFFER_BLOCK_SIZE 512
 void *buffer_block_get(void);
 void buffer_block_put(void *p);

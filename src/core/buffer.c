@@ -9,38 +9,65 @@
 #include <sys/socket.h>
 
 #define BUFFER_MIN_CAP BUFFER_BLOCK_SIZE
-/* Free blocks kept per thread (at most 2 MiB of BUFFER_BLOCK_SIZE). */
-#define BUFFER_BLOCK_CACHE 4096
+/* Size classes kept per thread: BUFFER_BLOCK_SIZE << k for k < N_CLASSES,
+ * each up to its own count (at most 2.5 MiB per thread in all). */
+#define N_CLASSES 4
+static const size_t class_max[N_CLASSES] = {2048, 512, 256, 128};
 
 /* Each thread's cache of free blocks: every request allocates and frees
  * a dozen small buffers, and malloc's own caches are too small for the
  * hundreds of streams a worker has in flight. */
 static _Thread_local struct {
-    void *free[BUFFER_BLOCK_CACHE];
+    void *free[2048];
     size_t n;
-} block_cache;
+} block_cache[N_CLASSES];
 
-void *buffer_block_get(void)
+/* The class of a capacity, or -1 when it has none. */
+static int size_class(size_t cap)
 {
-    if (block_cache.n > 0)
-        return block_cache.free[--block_cache.n];
-    return malloc(BUFFER_BLOCK_SIZE);
+    for (int k = 0; k < N_CLASSES; k++) {
+        if (cap == (size_t)BUFFER_BLOCK_SIZE << k)
+            return k;
+    }
+    return -1;
 }
 
-void buffer_block_put(void *p)
+static void *class_get(int k)
 {
-    if (p == NULL)
-        return;
-    if (block_cache.n < BUFFER_BLOCK_CACHE)
-        block_cache.free[block_cache.n++] = p;
+    if (block_cache[k].n > 0)
+        return block_cache[k].free[--block_cache[k].n];
+    return malloc((size_t)BUFFER_BLOCK_SIZE << k);
+}
+
+static void class_put(int k, void *p)
+{
+    if (block_cache[k].n < class_max[k])
+        block_cache[k].free[block_cache[k].n++] = p;
     else
         free(p);
 }
 
+void *buffer_block_get(void) { return class_get(0); }
+
+void buffer_block_put(void *p)
+{
+    if (p != NULL)
+        class_put(0, p);
+}
+
+static void *storage_alloc(size_t cap)
+{
+    int k = size_class(cap);
+    return k >= 0 ? class_get(k) : malloc(cap);
+}
+
 static void storage_free(char *data, size_t cap)
 {
-    if (cap == BUFFER_BLOCK_SIZE)
-        buffer_block_put(data);
+    if (data == NULL)
+        return;
+    int k = size_class(cap);
+    if (k >= 0)
+        class_put(k, data);
     else
         free(data);
 }
@@ -69,7 +96,7 @@ static int buffer_reserve(buffer *b, size_t n)
     size_t cap = b->cap ? b->cap : BUFFER_MIN_CAP;
     while (cap - used < n)
         cap *= 2;
-    char *p = cap == BUFFER_BLOCK_SIZE ? buffer_block_get() : malloc(cap);
+    char *p = storage_alloc(cap);
     if (p == NULL)
         return -1;
     if (used)

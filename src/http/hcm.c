@@ -110,6 +110,7 @@ static void stream_finish(stream *s);
 static void stream_local_reply(stream *s, int status, const char *body, const char *flag,
                                const char *extra);
 static const pool_request_callbacks stream_pool_callbacks;
+static void format_peer(const struct sockaddr_storage *peer, char *out, size_t len);
 
 /* Copies src into buf (truncating, NUL-terminated); returns its length. */
 static int copy_str(char *buf, size_t len, const char *src)
@@ -563,6 +564,8 @@ static void stream_write_head(stream *s)
     }
     if (c->cfg->use_remote_address) {
         const char *xff = s->xff;
+        if (c->peer[0] == '\0') /* formatted on first use */
+            format_peer(&c->peer_addr, c->peer, sizeof(c->peer));
         if (xff && *xff)
             buffer_printf(&head, "x-forwarded-for: %s, %s\r\n", xff, c->peer);
         else
@@ -1378,8 +1381,7 @@ static dconn *dconn_new(worker *w, const listener_config *cfg, int fd,
     c->fd = fd;
     c->link.close = dconn_close_link;
     c->link.drain = dconn_drain_link;
-    format_peer(peer, c->peer, sizeof(c->peer));
-    c->peer_addr = *peer;
+    c->peer_addr = *peer; /* c->peer is formatted when first needed */
     header_list_init(&c->hdrs);
     buffer_init(&c->url);
     buffer_init(&c->in);
