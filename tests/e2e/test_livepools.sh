@@ -8,7 +8,8 @@
 # accept queue, max_connection_duration, circuit-breaker overflows and
 # gauges, HIGH priority thresholds, max_connections lowered and raised
 # under load, EDS DRAINING/UNHEALTHY hosts, /pools against nginx's own
-# count, Prometheus names, and 1,000 updates under load (RSS flat).
+# count, Prometheus names, and 10,000 updates under load pushed by the
+# control plane itself, one per ACK (RSS flat).
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -44,25 +45,39 @@ is_eq() { [ "$("${@:2}")" == "$1" ]; }
 
 # --- scenario ---------------------------------------------------------------
 
-# write_scenario VERSION MAX_CX KA_TIME KA_INTVL KA_PROBES UP2_STATUS
+# backend_cluster MAX_CX KA_TIME KA_INTVL KA_PROBES: the backend cluster
+# as one YAML flow mapping.
+backend_cluster() {
+    echo "{name: backend, type: EDS, connect_timeout: 1s," \
+        "eds_cluster_config: {eds_config: {ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3}}," \
+        "circuit_breakers: {thresholds: [{max_connections: $1, max_pending_requests: 1024, track_remaining: true}]}," \
+        "upstream_connection_options: {tcp_keepalive: {keepalive_time: $2, keepalive_interval: $3, keepalive_probes: $4}}}"
+}
+
+# write_scenario VERSION MAX_CX KA_TIME KA_INTVL KA_PROBES UP2_STATUS [SEQUENCE]
 # UP2_STATUS: none (up2 not in backend's assignment), HEALTHY, DRAINING
-# or UNHEALTHY. Writes atomically (rename), then the caller sends SIGHUP.
+# or UNHEALTHY. SEQUENCE > 0: the control plane then pushes that many more
+# versions by itself, VERSION-1 .. VERSION-SEQUENCE, each once the node
+# ACKed the previous one, alternating backend's max_connections 6 and 8
+# (scenario.proto Sequence). Writes atomically (rename), then the caller
+# sends SIGHUP.
 write_scenario() {
-    local version=$1 max_cx=$2 ka_time=$3 ka_intvl=$4 ka_probes=$5 up2=$6 up2_ep=""
+    local version=$1 max_cx=$2 ka_time=$3 ka_intvl=$4 ka_probes=$5 up2=$6 seq=${7:-0} up2_ep="" seq_yaml=""
     if [ "$up2" != none ]; then
         up2_ep="    - {endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $UP2}}}, health_status: $up2}"
     fi
+    if [ "$seq" -gt 0 ]; then
+        seq_yaml="sequence:
+  count: $seq
+  steps:
+  - clusters: [$(backend_cluster 6 "$ka_time" "$ka_intvl" "$ka_probes")]
+  - clusters: [$(backend_cluster 8 "$ka_time" "$ka_intvl" "$ka_probes")]"
+    fi
     cat >"$SCN.tmp" <<EOF
 version: "$version"
+$seq_yaml
 clusters:
-- name: backend
-  type: EDS
-  connect_timeout: 1s
-  eds_cluster_config: {eds_config: {ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3}}
-  circuit_breakers:
-    thresholds: [{max_connections: $max_cx, max_pending_requests: 1024, track_remaining: true}]
-  upstream_connection_options:
-    tcp_keepalive: {keepalive_time: $ka_time, keepalive_interval: $ka_intvl, keepalive_probes: $ka_probes}
+- $(backend_cluster "$max_cx" "$ka_time" "$ka_intvl" "$ka_probes")
 - name: blackhole
   type: STATIC
   connect_timeout: 0.5s
@@ -313,34 +328,52 @@ check "UNHEALTHY under load: no failed request" bash -c "! grep -q 'Non-2xx\|Soc
 # --- many updates under load: RSS flat ------------------------------------------
 
 # N updates alternating max_connections 6/8 (each one a new cluster
-# generation: new pools, old ones drained), under wrk. RSS is compared
-# after a warm-up of W updates (allocator arenas settle) and after the
-# rest. Under ASan the quarantine keeps freed memory, so only the
-# sanitizer report is checked there.
-N=${LIVEPOOLS_UPDATES:-1000}
+# generation: new pools, old ones drained), under wrk. The control plane
+# pushes them itself over the ADS stream (a scenario `sequence`): each
+# version goes out once the node has ACKed the previous one. RSS is
+# compared after a warm-up run of W updates (allocator arenas settle) and
+# after the other N - W. Under ASan the quarantine keeps freed memory, so
+# only the sanitizer report is checked there.
+N=${LIVEPOOLS_UPDATES:-10000}
 W=100
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$NODE_PID/status"; }
-# Each update is one scenario rewrite + SIGHUP; the next follows once the
-# node reports the version (config_dump).
-update_loop() { # FROM TO
-    local i
-    for i in $(seq "$1" "$2"); do
-        push "u$i" $((i % 2 ? 6 : 8)) 60 10 4 none || return 1
-    done
+# acks VERSION: CDS ACKs of VERSION-k the control plane logged.
+acks() {
+    grep -c "\"type_url\":\"type.googleapis.com/envoy.config.cluster.v3.Cluster\",\"kind\":\"ack\",\"version_info\":\"$1-[0-9]*\"" \
+        "$E2E_TMP/cp.log"
 }
-wrk -t 1 -c 8 -d 600s --timeout 30s "$URL/" >"$E2E_TMP/wrk-loop.out" 2>&1 &
+# run_sequence VERSION COUNT: the scenario with a sequence of COUNT, then
+# waits (polling every 0.5 s) until the node reports VERSION-COUNT.
+run_sequence() {
+    write_scenario "$1" 8 60 10 4 none "$2"
+    kill -HUP "$CP_PID"
+    local limit=$(($2 / 10 + 60))
+    for _ in $(seq 1 $((limit * 2))); do
+        version_is "$1-$2" && return 0
+        sleep 0.5
+    done
+    return 1
+}
+wrk -t 1 -c 8 -d 900s --timeout 30s "$URL/" >"$E2E_TMP/wrk-loop.out" 2>&1 &
 wrk_pid=$!
 mod0=$(stat cluster_manager.cluster_modified)
-check "warm-up: $W updates under load" update_loop 1 $W
+t0=$(date +%s)
+check "warm-up: $W updates under load" run_sequence w $W
 rss0=$(rss)
-check "$((N - W)) more updates under load" update_loop $((W + 1)) "$N"
+t1=$(date +%s)
+check "$((N - W)) more updates under load" run_sequence m $((N - W))
+t2=$(date +%s)
 rss1=$(rss)
 kill -INT "$wrk_pid"
 wait "$wrk_pid"
 mods=$(($(stat cluster_manager.cluster_modified) - mod0))
 check "every update modified the cluster ($mods >= $N)" test "$mods" -ge "$N"
+check "the control plane logged the sequences done" \
+    bash -c "grep -c '\"event\":\"sequence_done\"' '$E2E_TMP/cp.log' | grep -qx 2"
+acked=$(($(acks w) + $(acks m)))
+expect_eq "the node ACKed each of the $N versions (CDS ACKs in the control plane's log)" "$acked" "$N"
 check "update loop: no failed request" bash -c "! grep -q 'Non-2xx\|Socket errors' '$E2E_TMP/wrk-loop.out'"
-echo "NOTE $N updates under load: RSS ${rss0} kB after $W, ${rss1} kB after $N; $(awk '/requests in/' "$E2E_TMP/wrk-loop.out")"
+echo "NOTE $N updates under load in $((t2 - t0)) s ($((t2 - t1)) s for the last $((N - W))): RSS ${rss0} kB after $W, ${rss1} kB after $N; $(awk '/requests in/' "$E2E_TMP/wrk-loop.out")"
 if [ "${XDSNODE_SANITIZED:-0}" != 1 ]; then
     check "RSS flat across the updates (${rss0} -> ${rss1} kB, within 5%)" \
         test $((rss1 * 100)) -le $((rss0 * 105))
