@@ -470,12 +470,19 @@ static void visit_cluster(const worker *w, const worker_cluster *wc, worker_pool
 {
     for (size_t i = 0; i < wc->dc->cfg->n_hosts; i++) {
         http1_pool *h1 = wc->pools[i] ? conn_pool_http1(wc->pools[i]) : NULL;
-        if (h1 == NULL)
-            continue;
-        worker_pool_view v = {.worker_id = w->id, .cfg = wc->dc->cfg, .host = i, .protocol = "http1",
+        http2_pool *h2 = wc->pools[i] ? conn_pool_http2(wc->pools[i]) : NULL;
+        worker_pool_view v = {.worker_id = w->id, .cfg = wc->dc->cfg, .host = i,
                               .cluster_draining = wc->draining, .generation = wc->dc->generation};
-        http1_pool_counts_get(h1, v.counts);
-        fn(ctx, &v);
+        if (h1 != NULL) {
+            v.protocol = "http1";
+            http1_pool_counts_get(h1, v.counts);
+            fn(ctx, &v);
+        }
+        if (h2 != NULL) {
+            v.protocol = "http2";
+            http2_pool_counts_get(h2, v.counts);
+            fn(ctx, &v);
+        }
     }
 }
 

@@ -14,13 +14,15 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 CP="$BUILD/xdsnode-cp"
-# Ports: LIVEPOOLS_PORT_BASE+1..4 for the upstreams (default 18190),
-# LIVEPOOLS_LISTEN_PORT for the node's listener (default 10191).
+# Ports: LIVEPOOLS_PORT_BASE+1..5 for the upstreams (default 18190),
+# LIVEPOOLS_LISTEN_PORT for the node's listener (default 10191); the
+# admin and control-plane ports are picked by the kernel.
 BASE=${LIVEPOOLS_PORT_BASE:-18190}
 UP1=$((BASE + 1))
 UP2=$((BASE + 2))
 HOLE=$((BASE + 3))
 DEAD=$((BASE + 4))
+H2UP=$((BASE + 5))
 LPORT=${LIVEPOOLS_LISTEN_PORT:-10191}
 URL=http://127.0.0.1:$LPORT
 SCN="$E2E_TMP/scenario.yaml"
@@ -118,6 +120,16 @@ clusters:
   load_assignment:
     cluster_name: dead
     endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $DEAD}}}}]}]
+- name: h2up
+  type: STATIC
+  connect_timeout: 1s
+  load_assignment:
+    cluster_name: h2up
+    endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $H2UP}}}}]}]
+  typed_extension_protocol_options:
+    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+      explicit_http_config: {http2_protocol_options: {}}
 endpoints:
 - cluster_name: backend
   endpoints:
@@ -162,6 +174,14 @@ for up in up1 up2; do
     echo short >"$E2E_TMP/$up/www/short"
     echo onepool >"$E2E_TMP/$up/www/onepool"
 done
+# nghttpd (h2c, prior knowledge) serves /h2/ for cluster h2up; PUT and
+# POST bodies are echoed back.
+mkdir -p "$E2E_TMP/h2www/h2"
+echo "hello from nghttpd" >"$E2E_TMP/h2www/h2/index.html"
+head -c 262144 /dev/zero >"$E2E_TMP/h2www/h2/big"
+/usr/sbin/nghttpd -a 127.0.0.1 -d "$E2E_TMP/h2www" --no-tls --echo-upload "$H2UP" >"$E2E_TMP/nghttpd.log" 2>&1 &
+NODE_PIDS+=($!)
+wait_for 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$H2UP" || { fail "nghttpd starts" "$(cat "$E2E_TMP/nghttpd.log")"; exit 1; }
 python3 "$E2E_DIR/blackhole.py" $HOLE >"$E2E_TMP/blackhole.out" 2>&1 &
 NODE_PIDS+=($!)
 wait_for 5 grep -q ready "$E2E_TMP/blackhole.out" || { fail "blackhole listener" "$(cat "$E2E_TMP/blackhole.out")"; exit 1; }
@@ -294,6 +314,49 @@ echo "NOTE /pools at rest: $(pools_json | jq -c '.totals') nginx up1 active: $(n
 pools_text=$(curl -s "http://$ADMIN/pools")
 expect_contains "/pools text form has the header" "$pools_text" "connecting"
 expect_contains "/pools text form names the circuit breaker" "$pools_text" "max_connections is a circuit breaker"
+
+# /pools lists HTTP/2 pools: connections as nghttpd's side of them
+# (established sockets on its port), streams in flight while uploads
+# are held open (curl -T from a FIFO: the stream lasts until the body
+# ends), then under h2load.
+h2_pools() { pool_sum '.cluster == "h2up" and .protocol == "http2"' "$1"; }
+nghttpd_conns() { ss -tnH state established "( sport = :$H2UP )" | wc -l; }
+expect_eq "HTTP/2 upstream: request proxied" "$(curl -s "$URL/h2/index.html")" "hello from nghttpd"
+expect_eq "/pools lists the HTTP/2 pool with protocol http2" \
+    "$(pools_json | jq -c '[.pools[] | select(.cluster == "h2up") | .protocol]')" '["http2"]'
+check "/pools: one idle HTTP/2 connection, and nghttpd sees one (ss)" \
+    wait_for 10 bash -c "[ \"\$(curl -s 'http://$ADMIN/pools?format=json' | jq '[.pools[] | select(.cluster == \"h2up\") | .connections.idle] | add')\" == 1 ] && [ \"\$(ss -tnH state established '( sport = :$H2UP )' | wc -l)\" == 1 ]"
+upload_pids=()
+for i in 1 2 3; do
+    mkfifo "$E2E_TMP/upload$i"
+    curl -s -o "$E2E_TMP/upload$i.out" -T "$E2E_TMP/upload$i" "$URL/h2/upload$i" &
+    upload_pids+=($!)
+done
+exec 7>"$E2E_TMP/upload1" 8>"$E2E_TMP/upload2" 9>"$E2E_TMP/upload3"
+for fd in 7 8 9; do echo "part one" >&$fd; done
+check "/pools: 3 HTTP/2 streams in flight during the uploads" wait_for 10 is_eq 3 h2_pools .streams
+expect_eq "/pools: the streams share one active connection" \
+    "$(pools_json | jq -c '[.pools[] | select(.cluster == "h2up") | .connections | {active, idle, total}]')" \
+    '[{"active":1,"idle":0,"total":1}]'
+expect_eq "/pools HTTP/2 connections agree with nghttpd (ss)" "$(h2_pools .connections.total)" "$(nghttpd_conns)"
+pools_text=$(curl -s "http://$ADMIN/pools")
+check "/pools text form: an http2 row with 3 streams" \
+    awk '$2 == "h2up" && $4 == "http2" && $10 == 3 {found=1} END {exit !found}' <<<"$pools_text"
+for fd in 7 8 9; do echo "part two" >&$fd; done
+exec 7>&- 8>&- 9>&-
+wait "${upload_pids[@]}"
+expect_eq "uploads echoed back by nghttpd through the stream" "$(cat "$E2E_TMP/upload2.out")" "$(printf 'part one\npart two')"
+check "/pools: no stream in flight after the uploads" wait_for 10 is_eq 0 h2_pools .streams
+h2load -n 400 -c 4 -m 8 "$URL/h2/big" >"$E2E_TMP/h2load.out" 2>&1 &
+h2load_pid=$!
+check "/pools shows HTTP/2 streams in flight under h2load" wait_for 20 ge 1 h2_pools .streams
+h2_cx_load=$(h2_pools .connections.total)
+ss_load=$(nghttpd_conns)
+wait "$h2load_pid"
+check "h2load: all requests succeeded" grep -q "400 succeeded, 0 failed, 0 errored" "$E2E_TMP/h2load.out"
+check "/pools HTTP/2 connections agree with nghttpd after the load" \
+    wait_for 10 bash -c "[ \"\$(curl -s 'http://$ADMIN/pools?format=json' | jq '[.pools[] | select(.cluster == \"h2up\") | .connections.total] | add')\" == \"\$(ss -tnH state established '( sport = :$H2UP )' | wc -l)\" ]"
+echo "NOTE HTTP/2 pool under h2load: /pools $h2_cx_load connection(s), nghttpd $ss_load; after: $(pools_json | jq -c '[.pools[] | select(.cluster == "h2up")] | .[0] | {connections, streams, pending}')"
 
 # Prometheus names with real traffic (idle connections are open now).
 
