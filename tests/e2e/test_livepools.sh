@@ -120,6 +120,17 @@ clusters:
   load_assignment:
     cluster_name: dead
     endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $DEAD}}}}]}]
+- name: msd
+  type: STATIC
+  connect_timeout: 1s
+  load_assignment:
+    cluster_name: msd
+    endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $UP1}}}}]}]
+  typed_extension_protocol_options:
+    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+      common_http_protocol_options: {max_stream_duration: 0.2s}
+      explicit_http_config: {http_protocol_options: {}}
 - name: h2up
   type: STATIC
   connect_timeout: 1s
@@ -166,13 +177,17 @@ sockopts() { python3 "$E2E_DIR/upstream_sockopts.py" "$NODE_PID" "$1" | grep kee
 
 # --- processes -----------------------------------------------------------
 
-# /tiny and /high: 1 s responses, like /sleep; /short and /onepool: files.
-SLOW_LOCATIONS='location = /tiny { echo_sleep 1; echo slept; } location = /high { echo_sleep 1; echo slept; }'
+# /tiny, /high and /msd/sleep: 1 s responses, like /sleep; /short,
+# /onepool and /msd/fast: files.
+SLOW_LOCATIONS='location = /tiny { echo_sleep 1; echo slept; } location = /high { echo_sleep 1; echo slept; }
+    location = /msd/sleep { echo_sleep 1; echo slept; }'
 start_nginx up1 $UP1 "$SLOW_LOCATIONS" || exit 1
 start_nginx up2 $UP2 "$SLOW_LOCATIONS" || exit 1
 for up in up1 up2; do
     echo short >"$E2E_TMP/$up/www/short"
     echo onepool >"$E2E_TMP/$up/www/onepool"
+    mkdir -p "$E2E_TMP/$up/www/msd"
+    echo fast >"$E2E_TMP/$up/www/msd/fast"
 done
 # nghttpd (h2c, prior knowledge) serves /h2/ for cluster h2up; PUT and
 # POST bodies are echoed back.
@@ -258,6 +273,27 @@ hdrs=$(curl -s -D - -o /dev/null "$URL/retry" | tr -d '\r')
 expect_contains "max_retries 0: retry overflow answered 503" "$hdrs" "HTTP/1.1 503"
 expect_contains "retry overflow names max_retries" "$hdrs" "x-xdsnode-overflow: max_retries"
 expect_eq "upstream_rq_retry_overflow counted" "$(stat cluster.dead.upstream_rq_retry_overflow)" 1
+
+# max_stream_duration 0.2 s (cluster msd) against 1 s responses: Envoy's
+# local reply, 504 once the request is complete, 408 while its body is
+# still arriving; a quick response is untouched.
+expect_eq "max_stream_duration: a quick response is served" "$(curl -s "$URL/msd/fast")" "fast"
+resp=$(curl -s -w '\n%{http_code}' "$URL/msd/sleep")
+expect_eq "max_stream_duration reached: 504 upstream max stream duration reached" "$resp" \
+    "$(printf 'upstream max stream duration reached\n504')"
+mkfifo "$E2E_TMP/msd-upload"
+curl -s -o "$E2E_TMP/msd-upload.out" -w '%{http_code}' -T "$E2E_TMP/msd-upload" "$URL/msd/sleep" >"$E2E_TMP/msd-upload.code" &
+msd_pid=$!
+exec 7>"$E2E_TMP/msd-upload"
+echo "a body that never ends" >&7
+check "upstream_rq_max_duration_reached counted (twice) during the upload" \
+    wait_for 10 is_eq 2 stat cluster.msd.upstream_rq_max_duration_reached
+exec 7>&- # curl ends its upload, then reports what it got
+wait "$msd_pid"
+expect_eq "max_stream_duration while the request body arrives: 408" \
+    "$(cat "$E2E_TMP/msd-upload.code") $(cat "$E2E_TMP/msd-upload.out")" "408 upstream max stream duration reached"
+expect_eq "max_stream_duration is per request: the connection-level counter is untouched" \
+    "$(stat cluster.msd.upstream_cx_max_duration_reached)" 0
 
 # --- 3. live updates -----------------------------------------------------------
 
