@@ -1078,7 +1078,8 @@ static void maybe_open_connection(http2_pool *p)
     dp_cluster *dc = pool_cluster(p);
     if (p->n_pending <= connecting_capacity(p))
         return;
-    if (cb_try_acquire(&dc->cb, PRIORITY_DEFAULT, CB_CONNECTIONS)) {
+    uint64_t host_cx = atomic_load(&pool_host_stats(p)->v[HOST_STAT_CX_ACTIVE]);
+    if (cb_try_acquire_connection(&dc->cb, PRIORITY_DEFAULT, host_cx)) {
         conn_open(p);
         return;
     }

@@ -131,6 +131,20 @@ clusters:
       "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
       common_http_protocol_options: {max_stream_duration: 0.2s}
       explicit_http_config: {http_protocol_options: {}}
+- name: perhost
+  type: STATIC
+  connect_timeout: 1s
+  circuit_breakers: {per_host_thresholds: [{max_connections: 1}]}
+  load_assignment:
+    cluster_name: perhost
+    endpoints: [{lb_endpoints: [
+      {endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $UP1}}}},
+      {endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $UP2}}}}]}]
+  typed_extension_protocol_options:
+    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+      common_http_protocol_options: {idle_timeout: 0.5s}
+      explicit_http_config: {http_protocol_options: {}}
 - name: h2up
   type: STATIC
   connect_timeout: 1s
@@ -177,10 +191,10 @@ sockopts() { python3 "$E2E_DIR/upstream_sockopts.py" "$NODE_PID" "$1" | grep kee
 
 # --- processes -----------------------------------------------------------
 
-# /tiny, /high and /msd/sleep: 1 s responses, like /sleep; /short,
-# /onepool and /msd/fast: files.
+# /tiny, /high, /msd/sleep and /perhost/sleep: 1 s responses, like
+# /sleep; /short, /onepool and /msd/fast: files.
 SLOW_LOCATIONS='location = /tiny { echo_sleep 1; echo slept; } location = /high { echo_sleep 1; echo slept; }
-    location = /msd/sleep { echo_sleep 1; echo slept; }'
+    location = /msd/sleep { echo_sleep 1; echo slept; } location = /perhost/sleep { echo_sleep 1; echo slept; }'
 start_nginx up1 $UP1 "$SLOW_LOCATIONS" || exit 1
 start_nginx up2 $UP2 "$SLOW_LOCATIONS" || exit 1
 for up in up1 up2; do
@@ -294,6 +308,31 @@ expect_eq "max_stream_duration while the request body arrives: 408" \
     "$(cat "$E2E_TMP/msd-upload.code") $(cat "$E2E_TMP/msd-upload.out")" "408 upstream max stream duration reached"
 expect_eq "max_stream_duration is per request: the connection-level counter is untouched" \
     "$(stat cluster.msd.upstream_cx_max_duration_reached)" 0
+
+# per_host_thresholds max_connections 1 (cluster perhost, hosts up1 and
+# up2, cluster max_connections 1024): four concurrent 1 s requests, two
+# per host by round robin, open one connection per host; the second
+# request on each host waits for the first (upstream_cx_overflow).
+expect_eq "/clusters effective: max_connections_per_host" \
+    "$(clusters_json | jq -c '.cluster_statuses[] | select(.name == "perhost") | .xdsnode_effective.circuit_breakers[0] | {max_connections, max_connections_per_host}')" \
+    '{"max_connections":1024,"max_connections_per_host":1}'
+before1=$(nginx_accepts $UP1)
+before2=$(nginx_accepts $UP2)
+ph_pids=()
+for i in 1 2 3 4; do
+    curl -s -o /dev/null -w '%{http_code}' "$URL/perhost/sleep" >"$E2E_TMP/perhost$i.code" &
+    ph_pids+=($!)
+done
+check "per-host limit: two requests wait in the pools" wait_for 10 is_eq 2 pool_sum '.cluster == "perhost"' '.pending'
+expect_eq "per-host limit: one connection to each host (/pools)" \
+    "$(pools_json | jq -c '[.pools[] | select(.cluster == "perhost") | .connections.total]')" '[1,1]'
+check "upstream_cx_overflow counts the per-host overflow" ge 2 stat cluster.perhost.upstream_cx_overflow
+wait "${ph_pids[@]}"
+expect_eq "per-host limit: every request served" "$(cat "$E2E_TMP"/perhost[1-4].code)" "200200200200"
+expect_eq "per-host limit: nginx up1 and up2 each saw one new connection" \
+    "$(nginx_new_conns $UP1 "$before1") $(nginx_new_conns $UP2 "$before2")" "1 1"
+# (idle_timeout 0.5 s: the later checks count up2's connections at nginx)
+check "perhost's idle connections close (idle_timeout)" wait_for 10 is_eq 0 pool_sum '.cluster == "perhost"' '.connections.total'
 
 # --- 3. live updates -----------------------------------------------------------
 
