@@ -333,6 +333,12 @@ expect_eq "per-host limit: nginx up1 and up2 each saw one new connection" \
     "$(nginx_new_conns $UP1 "$before1") $(nginx_new_conns $UP2 "$before2")" "1 1"
 # (idle_timeout 0.5 s: the later checks count up2's connections at nginx)
 check "perhost's idle connections close (idle_timeout)" wait_for 10 is_eq 0 pool_sum '.cluster == "perhost"' '.connections.total'
+# Pools left with no connection and no request are freed (as Envoy
+# removes idle pools), giving back their max_connection_pools slots.
+perhost_pools() { pools_json | jq '[.pools[] | select(.cluster == "perhost")] | length'; }
+check "perhost's empty pools are freed" wait_for 10 is_eq 0 perhost_pools
+expect_eq "cx_pool_open back to 0 after the pools were freed" "$(stat cluster.perhost.circuit_breakers.default.cx_pool_open)" 0
+expect_eq "a request after that gets a new pool" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/perhost/sleep") $(perhost_pools)" "200 1"
 
 # --- 3. live updates -----------------------------------------------------------
 
