@@ -528,3 +528,8 @@ check "one generation's pool left for backend" wait_for 10 is_eq 1 bash -c "curl
 quit_node
 expect_eq "node exits 0 after the updates" "$EXIT_CODE" 0
 check "no sanitizer report (live updates)" node_log_clean live
+kill -TERM "$CP_PID"
+wait_exit "$CP_PID" 10
+expect_eq "control plane exits 0 after the sequences" "$EXIT_CODE" 0
+check "no sanitizer report (control plane)" \
+    bash -c "! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' '$E2E_TMP/cp.stderr'"
