@@ -37,6 +37,12 @@ void buffer_block_put(void *p)
         free(p);
 }
 
+void buffer_block_cache_release(void)
+{
+    while (block_cache.n > 0)
+        free(block_cache.free[--block_cache.n]);
+}
+
 static void storage_free(char *data, size_t cap)
 {
     if (cap == BUFFER_BLOCK_SIZE)

@@ -17,6 +17,7 @@
 #include <ev.h>
 #pragma GCC diagnostic pop
 
+#include "xdsnode/buffer.h"
 #include "xdsnode/cluster_stats.h"
 #include "xdsnode/hcm.h"
 #include "xdsnode/conn_pool.h"
@@ -407,6 +408,7 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     ev_run(w->loop, 0);
+    buffer_block_cache_release(); /* the blocks would leak with the thread */
     return NULL;
 }
 
