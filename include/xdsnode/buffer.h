@@ -20,6 +20,9 @@
 #define BUFFER_BLOCK_SIZE 512
 void *buffer_block_get(void);
 void buffer_block_put(void *p);
+/* Frees the calling thread's cached blocks; a thread that used buffers
+ * calls it before it exits (thread-local storage goes away with it). */
+void buffer_block_cache_release(void);
 
 typedef struct {
     char *data;

@@ -42,6 +42,12 @@ void cb_retire(circuit_breakers *cb);
 /* Takes one unit of `r` if it is below its limit. Returns 1 if taken, 0
  * if the limit is reached (the caller counts the overflow). */
 int cb_try_acquire(circuit_breakers *cb, int priority, cb_resource r);
+/* A new connection to a host that has `host_cx_active` open (all workers,
+ * this generation): Envoy's canCreateConnection, i.e. below the host's
+ * per_host_thresholds max_connections, then cb_try_acquire(CB_CONNECTIONS).
+ * Returns 1 if the connection slot was taken, 0 if either limit is
+ * reached (the caller counts upstream_cx_overflow). */
+int cb_try_acquire_connection(circuit_breakers *cb, int priority, uint64_t host_cx_active);
 /* Takes one unit regardless of the limit (Envoy lets a pool with no
  * connection open one anyway). */
 void cb_force_acquire(circuit_breakers *cb, int priority, cb_resource r);

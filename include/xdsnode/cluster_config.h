@@ -32,6 +32,9 @@
 #define CLUSTER_DEFAULT_MAX_REQUESTS_PER_CONNECTION 0
 /* CircuitBreakers.Thresholds.max_connections */
 #define CB_DEFAULT_MAX_CONNECTIONS 1024
+/* CircuitBreakers.per_host_thresholds[].max_connections (unset: unlimited;
+ * the only per-host limit Envoy honours) */
+#define CB_DEFAULT_MAX_CONNECTIONS_PER_HOST UINT32_MAX
 /* CircuitBreakers.Thresholds.max_pending_requests */
 #define CB_DEFAULT_MAX_PENDING_REQUESTS 1024
 /* CircuitBreakers.Thresholds.max_requests */
@@ -101,6 +104,7 @@ typedef struct {
     uint32_t max_requests;
     uint32_t max_retries;
     uint32_t max_connection_pools;  /* UINT32_MAX: unlimited */
+    uint32_t max_connections_per_host; /* per_host_thresholds, UINT32_MAX: unlimited */
     int track_remaining;            /* publish remaining_* gauges */
     int has_retry_budget;           /* retry_budget set: overrides max_retries */
     double retry_budget_percent;    /* of active + pending requests */

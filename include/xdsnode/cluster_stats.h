@@ -23,6 +23,7 @@
     X(UPSTREAM_CX_IDLE_TIMEOUT, "upstream_cx_idle_timeout", STAT_COUNTER)                  \
     X(UPSTREAM_CX_MAX_REQUESTS, "upstream_cx_max_requests", STAT_COUNTER)                  \
     X(UPSTREAM_CX_MAX_DURATION_REACHED, "upstream_cx_max_duration_reached", STAT_COUNTER)  \
+    X(UPSTREAM_RQ_MAX_DURATION_REACHED, "upstream_rq_max_duration_reached", STAT_COUNTER)  \
     X(UPSTREAM_CX_OVERFLOW, "upstream_cx_overflow", STAT_COUNTER)                          \
     X(UPSTREAM_CX_POOL_OVERFLOW, "upstream_cx_pool_overflow", STAT_COUNTER)                \
     X(UPSTREAM_CX_DESTROY, "upstream_cx_destroy", STAT_COUNTER)                            \

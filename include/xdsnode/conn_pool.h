@@ -5,7 +5,8 @@
  * protocol, and from then on every call goes through pool_request_*,
  * which dispatches to the pool that holds it.
  *
- * Owns: its http1_pool and http2_pool. Threads: the owning worker's only.
+ * Owns: its http1_pool and http2_pool. Threads: the owning worker's only,
+ * except conn_pool_http1/conn_pool_http2.
  */
 #ifndef XDSNODE_CONN_POOL_H
 #define XDSNODE_CONN_POOL_H
@@ -23,9 +24,12 @@ conn_pool *conn_pool_create(struct ev_loop *loop, struct worker_cluster *wc, siz
 void conn_pool_destroy(conn_pool *p);
 void conn_pool_drain(conn_pool *p);
 int conn_pool_empty(const conn_pool *p);
-/* The host's HTTP/1.1 pool, or NULL when no HTTP/1.1 request came yet
- * (for /pools; the HTTP/2 pool publishes no counts yet). */
+/* For /pools, from any thread while `p` is alive (worker_visit_pools):
+ * the host's HTTP/1.1 or HTTP/2 pool, or NULL when no request of that
+ * protocol came yet. The pools are created once and published with
+ * release/acquire atomics, so a reader sees them fully built. */
 http1_pool *conn_pool_http1(const conn_pool *p);
+http2_pool *conn_pool_http2(const conn_pool *p);
 /* http2: use the HTTP/2 pool. Same contract as http1_pool_new_request. */
 void conn_pool_new_request(conn_pool *p, pool_request *r, int http2);
 

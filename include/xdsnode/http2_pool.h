@@ -22,7 +22,7 @@
  * Owns: its connections (sockets, nghttp2 sessions, timers) and streams.
  * A pool_request is the caller's; the pool only links it (r->h2pool while
  * pending or bound, r->h2 while bound).
- * Threads: the owning worker's thread only.
+ * Threads: the owning worker's thread only, except http2_pool_counts_get.
  */
 #ifndef XDSNODE_HTTP2_POOL_H
 #define XDSNODE_HTTP2_POOL_H
@@ -42,6 +42,14 @@ void http2_pool_destroy(http2_pool *p);
 /* No new requests; idle connections close now, busy ones when their streams end. */
 void http2_pool_drain(http2_pool *p);
 int http2_pool_empty(const http2_pool *p);
+
+/* The pool's published counts (POOL_COUNT_*, http1_pool.h) for /pools:
+ * connections connecting, active (open, with streams), idle (open, no
+ * stream) or draining (GOAWAY, max_requests_per_connection, or the pool
+ * drains); streams open on them; pending requests. Any thread: reads
+ * atomics the owning worker updates at the end of every call and event
+ * into the pool; `p` must stay alive meanwhile (see worker_visit_pools). */
+void http2_pool_counts_get(const http2_pool *p, size_t counts[POOL_COUNT_FIELDS]);
 
 /* Starts a request: binds it to a stream (on_ready(r, NULL) before this
  * returns), queues it, or fails it (on_failure, before this returns). */

@@ -8,7 +8,10 @@
  * Owns: its thread, loop, listener sockets (handed over at creation),
  * connections, pools and one reference on its current snapshot. Clusters
  * that leave the snapshot (or change) drain: their pools take no new
- * requests, finish in-flight ones and are freed when empty.
+ * requests, finish in-flight ones and are freed when empty. A current
+ * cluster's pool with no connection and no request for a while is freed
+ * too (as Envoy removes idle pools), giving back its max_connection_pools
+ * slot; the next request to the host makes a new one.
  * Threads: worker_create/publish/stop/join from the main thread; every
  * other function only on the worker's own thread.
  */
@@ -28,7 +31,9 @@ typedef struct worker worker;
 typedef struct worker_cluster {
     dp_cluster *dc;            /* one reference */
     lb_state lb;
-    struct conn_pool **pools;  /* dc->cfg->n_hosts, created on first use */
+    struct conn_pool **pools;  /* dc->cfg->n_hosts, created on first use,
+                                  freed once idle (see worker.c) */
+    unsigned char *pool_idle;  /* per host: gc ticks its pool was found empty */
     int draining;
     int refs;                  /* streams and tcp sessions using it */
     worker *w;
@@ -59,7 +64,7 @@ typedef struct {
     unsigned worker_id;
     const cluster_config *cfg;  /* the pool's cluster generation */
     size_t host;                /* index into cfg->hosts */
-    const char *protocol;       /* "http1" */
+    const char *protocol;       /* "http1" or "http2" */
     int cluster_draining;       /* the generation was replaced or removed */
     uint64_t generation;
     size_t counts[6];           /* POOL_COUNT_* (http1_pool.h) */

@@ -136,6 +136,8 @@ static json_t *effective_limits_json(const dp_cluster *c, int p)
         json_object_set_new(o, "priority", json_string("DEFAULT"));
     if (t->max_connection_pools != UINT32_MAX)
         json_object_set_new(o, "max_connection_pools", json_integer(t->max_connection_pools));
+    if (t->max_connections_per_host != UINT32_MAX) /* per_host_thresholds */
+        json_object_set_new(o, "max_connections_per_host", json_integer(t->max_connections_per_host));
     json_object_set_new(o, "track_remaining", json_boolean(t->track_remaining));
     if (t->has_retry_budget)
         json_object_set_new(o, "retry_budget",

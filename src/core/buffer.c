@@ -55,6 +55,14 @@ void buffer_block_put(void *p)
         class_put(0, p);
 }
 
+void buffer_block_cache_release(void)
+{
+    for (int k = 0; k < N_CLASSES; k++) {
+        while (block_cache[k].n > 0)
+            free(block_cache[k].free[--block_cache[k].n]);
+    }
+}
+
 static void *storage_alloc(size_t cap)
 {
     int k = size_class(cap);

@@ -37,6 +37,7 @@
 #define BODY_TERMINATION "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
 #define BODY_RETRIED_TERMINATION "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection termination"
 #define BODY_TIMEOUT "upstream request timeout"
+#define BODY_MAX_STREAM_DURATION "upstream max stream duration reached"
 #define BODY_BAD_REQUEST "Bad Request"
 /* Retries of a request the HTTP/2 upstream refused (REFUSED_STREAM or
  * above GOAWAY's last stream id: never processed, so always safe). */
@@ -67,6 +68,7 @@ typedef struct stream {
     double start, upstream_start;
     long upstream_service_ms;
     ev_timer timeout;
+    ev_timer max_duration; /* the cluster's max_stream_duration, per upstream attempt */
     char flags[8];
     char upstream_host[80];
     char request_id[40];
@@ -338,6 +340,7 @@ static void stream_free(stream *s)
 {
     hstat_add(s->dc, HTTP_STAT_DOWNSTREAM_RQ_ACTIVE, -1);
     ev_timer_stop(worker_loop(s->dc->w), &s->timeout);
+    ev_timer_stop(worker_loop(s->dc->w), &s->max_duration);
     if (pool_request_linked(&s->pr))
         pool_request_cancel(&s->pr);
     if (s->retry_cb_held)
@@ -396,6 +399,7 @@ static void stream_finish(stream *s)
     dconn *c = s->dc;
     s->resp_complete = 1;
     ev_timer_stop(worker_loop(c->w), &s->timeout);
+    ev_timer_stop(worker_loop(c->w), &s->max_duration);
     if (!s->req_complete && !c->closing && !c->close_after) {
         s->awaiting_request_end = 1;
         dconn_resume_reading(c);
@@ -597,6 +601,7 @@ static void stream_attempt(stream *s, int want_fresh)
     s->pr.priority = s->route->priority;
     s->pr.is_head = s->method == HTTP_HEAD;
     s->pr.want_fresh = want_fresh;
+    ev_timer_stop(worker_loop(s->dc->w), &s->max_duration); /* the last attempt's */
     conn_pool_new_request(s->pool, &s->pr,
                           cluster_config_upstream_http2(s->wc->dc->cfg, s->dc->is_pipe));
 }
@@ -659,6 +664,11 @@ static void on_pool_ready(pool_request *r, upconn *c)
     (void)c;
     stream *s = (stream *)((char *)r - offsetof(stream, pr));
     copy_str(s->upstream_host, sizeof(s->upstream_host), pool_request_host_name(r));
+    uint64_t max_ms = s->wc->dc->cfg->max_stream_duration_ms;
+    if (max_ms) { /* Envoy arms it when the pool hands over the stream */
+        ev_timer_set(&s->max_duration, (double)max_ms / 1000.0, 0.);
+        ev_timer_start(worker_loop(s->dc->w), &s->max_duration);
+    }
     pool_request_send(r, buffer_start(&s->pre), buffer_len(&s->pre));
     buffer_reset(&s->pre);
     if (s->req_complete)
@@ -895,6 +905,26 @@ static void on_route_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     stream_local_reply(s, 504, BODY_TIMEOUT, "UT", NULL);
 }
 
+/* The cluster's max_stream_duration passed on this attempt. As Envoy: the
+ * upstream stream is reset, retried if the policy retries resets, else the
+ * client gets 408 while its request is still arriving, 504 after (a reset
+ * once the response started), flag UMSDR. */
+static void on_max_stream_duration(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    stream *s = w->data;
+    stats_inc(s->wc->dc->stats, CLUSTER_STAT_UPSTREAM_RQ_MAX_DURATION_REACHED);
+    if (!s->resp_started) {
+        pool_request_cancel(&s->pr);
+        s->discard_response = 0;
+        if (stream_policy_retry(s, RETRY_ON_RESET) == 1)
+            return;
+    }
+    s->discard_response = 0;
+    stream_local_reply(s, s->req_complete ? 504 : 408, BODY_MAX_STREAM_DURATION, "UMSDR", NULL);
+}
+
 /* --- routing -------------------------------------------------------------- */
 
 /* The cluster name for the route, into buf. Returns its length or -1. */
@@ -980,6 +1010,8 @@ static stream *stream_create(dconn *c)
     buffer_init(&s->replay);
     ev_timer_init(&s->timeout, on_route_timeout, 1., 0.);
     s->timeout.data = s;
+    ev_timer_init(&s->max_duration, on_max_stream_duration, 1., 0.);
+    s->max_duration.data = s;
     return s;
 }
 

@@ -57,6 +57,13 @@ uint32_t cb_limit(const circuit_breakers *cb, int priority, cb_resource r)
     return budget > t->retry_budget_min_concurrency ? (uint32_t)budget : t->retry_budget_min_concurrency;
 }
 
+int cb_try_acquire_connection(circuit_breakers *cb, int priority, uint64_t host_cx_active)
+{
+    if (host_cx_active >= cb->limits[priority].max_connections_per_host)
+        return 0;
+    return cb_try_acquire(cb, priority, CB_CONNECTIONS);
+}
+
 uint32_t cb_count(const circuit_breakers *cb, int priority, cb_resource r)
 {
     return atomic_load_explicit(&((circuit_breakers *)cb)->counts[priority][r], memory_order_relaxed);

@@ -1,15 +1,27 @@
 /* conn_pool.c: protocol dispatch between the HTTP/1.1 and HTTP/2 pools (conn_pool.h). */
 #include "xdsnode/conn_pool.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 struct conn_pool {
     struct ev_loop *loop;
     struct worker_cluster *wc;
     size_t host;
-    http1_pool *h1;
-    http2_pool *h2;
+    /* written once by the worker (release), read by /pools (acquire) */
+    _Atomic(http1_pool *) h1;
+    _Atomic(http2_pool *) h2;
 };
+
+static http1_pool *pool_h1(const conn_pool *p)
+{
+    return atomic_load_explicit(&((conn_pool *)p)->h1, memory_order_acquire);
+}
+
+static http2_pool *pool_h2(const conn_pool *p)
+{
+    return atomic_load_explicit(&((conn_pool *)p)->h2, memory_order_acquire);
+}
 
 conn_pool *conn_pool_create(struct ev_loop *loop, struct worker_cluster *wc, size_t host_index)
 {
@@ -26,40 +38,44 @@ void conn_pool_destroy(conn_pool *p)
 {
     if (p == NULL)
         return;
-    if (p->h1)
-        http1_pool_destroy(p->h1);
-    if (p->h2)
-        http2_pool_destroy(p->h2);
+    if (pool_h1(p))
+        http1_pool_destroy(pool_h1(p));
+    if (pool_h2(p))
+        http2_pool_destroy(pool_h2(p));
     free(p);
 }
 
 void conn_pool_drain(conn_pool *p)
 {
-    if (p->h1)
-        http1_pool_drain(p->h1);
-    if (p->h2)
-        http2_pool_drain(p->h2);
+    if (pool_h1(p))
+        http1_pool_drain(pool_h1(p));
+    if (pool_h2(p))
+        http2_pool_drain(pool_h2(p));
 }
 
 int conn_pool_empty(const conn_pool *p)
 {
-    return (p->h1 == NULL || http1_pool_empty(p->h1)) && (p->h2 == NULL || http2_pool_empty(p->h2));
+    return (pool_h1(p) == NULL || http1_pool_empty(pool_h1(p))) &&
+           (pool_h2(p) == NULL || http2_pool_empty(pool_h2(p)));
 }
 
-http1_pool *conn_pool_http1(const conn_pool *p) { return p->h1; }
+http1_pool *conn_pool_http1(const conn_pool *p) { return pool_h1(p); }
+http2_pool *conn_pool_http2(const conn_pool *p) { return pool_h2(p); }
 
 void conn_pool_new_request(conn_pool *p, pool_request *r, int http2)
 {
     r->h2 = NULL;
     r->h2pool = NULL;
-    if (http2 && p->h2 == NULL)
-        p->h2 = http2_pool_create(p->loop, p->wc, p->host);
-    if (!http2 && p->h1 == NULL)
-        p->h1 = http1_pool_create(p->loop, p->wc, p->host);
-    if (http2 && p->h2) {
-        http2_pool_new_request(p->h2, r);
-    } else if (!http2 && p->h1) {
-        http1_pool_new_request(p->h1, r);
+    if (http2 && pool_h2(p) == NULL)
+        atomic_store_explicit(&p->h2, http2_pool_create(p->loop, p->wc, p->host),
+                              memory_order_release);
+    if (!http2 && pool_h1(p) == NULL)
+        atomic_store_explicit(&p->h1, http1_pool_create(p->loop, p->wc, p->host),
+                              memory_order_release);
+    if (http2 && pool_h2(p)) {
+        http2_pool_new_request(pool_h2(p), r);
+    } else if (!http2 && pool_h1(p)) {
+        http1_pool_new_request(pool_h1(p), r);
     } else {
         r->pool = NULL;
         r->conn = NULL;

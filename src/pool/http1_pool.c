@@ -662,7 +662,8 @@ static void maybe_open_connection(http1_pool *p, int priority)
     dp_cluster *dc = pool_cluster(p);
     if (p->n_pending <= p->n_connecting)
         return;
-    if (cb_try_acquire(&dc->cb, priority, CB_CONNECTIONS)) {
+    uint64_t host_cx = atomic_load(&pool_host_stats(p)->v[HOST_STAT_CX_ACTIVE]);
+    if (cb_try_acquire_connection(&dc->cb, priority, host_cx)) {
         conn_open(p, priority);
         return;
     }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
@@ -81,6 +82,9 @@ struct http2_pool {
     size_t n_pending;
     int draining;
     char host_name[80];
+    /* POOL_COUNT_* (http1_pool.h) for readers on other threads (/pools),
+     * published at the end of every entry point into the pool. */
+    _Atomic size_t pub[POOL_COUNT_FIELDS];
 };
 
 static dp_cluster *pool_cluster(const http2_pool *p) { return p->wc->dc; }
@@ -92,6 +96,37 @@ static void conn_destroy(h2conn *c, int remote);
 static void pool_dispatch_pending(http2_pool *p);
 static void conn_flush(h2conn *c);
 static void conn_schedule_flush(h2conn *c);
+
+/* --- published counts ------------------------------------------------------- */
+
+/* Publishes the counts (relaxed atomics: each number is exact, the set is
+ * as of some moment of this worker's loop). A connection is connecting,
+ * draining (GOAWAY, max_requests_per_connection, or the pool drains),
+ * active (open with streams) or idle (open, no stream). */
+static void pool_publish(http2_pool *p)
+{
+    size_t v[POOL_COUNT_FIELDS] = {0};
+    for (const h2conn *c = p->conns; c != NULL; c = c->next) {
+        if (c->state == H2C_CONNECTING)
+            v[POOL_COUNT_CONNECTING]++;
+        else if (c->state == H2C_DRAINING || p->draining)
+            v[POOL_COUNT_DRAINING]++;
+        else if (c->n_streams > 0)
+            v[POOL_COUNT_ACTIVE]++;
+        else
+            v[POOL_COUNT_IDLE]++;
+        v[POOL_COUNT_STREAMS] += c->n_streams;
+    }
+    v[POOL_COUNT_PENDING] = p->n_pending;
+    for (int i = 0; i < POOL_COUNT_FIELDS; i++)
+        atomic_store_explicit(&p->pub[i], v[i], memory_order_relaxed);
+}
+
+void http2_pool_counts_get(const http2_pool *p, size_t counts[POOL_COUNT_FIELDS])
+{
+    for (int i = 0; i < POOL_COUNT_FIELDS; i++)
+        counts[i] = atomic_load_explicit(&((http2_pool *)p)->pub[i], memory_order_relaxed);
+}
 
 /* --- pending queue ------------------------------------------------------ */
 
@@ -720,7 +755,9 @@ static void on_flush_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
+    http2_pool *p = ((h2conn *)w->data)->pool;
     conn_flush(w->data);
+    pool_publish(p);
 }
 
 static void conn_on_read(h2conn *c)
@@ -756,7 +793,9 @@ static void on_conn_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
+    http2_pool *p = ((h2conn *)w->data)->pool;
     conn_on_read(w->data);
+    pool_publish(p);
 }
 
 static int conn_start_session(h2conn *c)
@@ -808,11 +847,8 @@ static void conn_connected(h2conn *c)
     conn_flush(c);
 }
 
-static void on_conn_writable(struct ev_loop *loop, ev_io *w, int revents)
+static void conn_on_writable(h2conn *c)
 {
-    (void)loop;
-    (void)revents;
-    h2conn *c = w->data;
     if (c->state == H2C_CONNECTING) {
         int err = 0;
         socklen_t len = sizeof(err);
@@ -829,11 +865,17 @@ static void on_conn_writable(struct ev_loop *loop, ev_io *w, int revents)
     conn_flush(c);
 }
 
-static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_conn_writable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    h2conn *c = w->data;
+    http2_pool *p = ((h2conn *)w->data)->pool;
+    conn_on_writable(w->data);
+    pool_publish(p);
+}
+
+static void conn_on_timer(h2conn *c)
+{
     if (c->state == H2C_CONNECTING) {
         stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
         stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_CONNECT_TIMEOUT);
@@ -845,6 +887,15 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
         stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_IDLE_TIMEOUT);
         conn_destroy(c, 0);
     }
+}
+
+static void on_conn_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    http2_pool *p = ((h2conn *)w->data)->pool;
+    conn_on_timer(w->data);
+    pool_publish(p);
 }
 
 /* connection_keepalive: a PING every interval, answered within timeout. */
@@ -861,7 +912,9 @@ static void on_ping_timer(struct ev_loop *loop, ev_timer *w, int revents)
         ev_timer_set(&c->ping_timeout, (double)t / 1000.0, 0.);
         ev_timer_start(loop, &c->ping_timeout);
     }
+    http2_pool *p = c->pool;
     conn_flush(c);
+    pool_publish(p);
 }
 
 static void on_ping_timeout(struct ev_loop *loop, ev_timer *w, int revents)
@@ -869,9 +922,11 @@ static void on_ping_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     h2conn *c = w->data;
-    log_info("http2 pool %s: keepalive PING not answered, closing", c->pool->host_name);
-    stats_inc(pool_stats(c->pool), CLUSTER_STAT_HTTP2_KEEPALIVE_TIMEOUT);
+    http2_pool *p = c->pool;
+    log_info("http2 pool %s: keepalive PING not answered, closing", p->host_name);
+    stats_inc(pool_stats(p), CLUSTER_STAT_HTTP2_KEEPALIVE_TIMEOUT);
     conn_destroy(c, 0);
+    pool_publish(p);
 }
 
 /* --- connection lifecycle ------------------------------------------------------ */
@@ -1023,7 +1078,8 @@ static void maybe_open_connection(http2_pool *p)
     dp_cluster *dc = pool_cluster(p);
     if (p->n_pending <= connecting_capacity(p))
         return;
-    if (cb_try_acquire(&dc->cb, PRIORITY_DEFAULT, CB_CONNECTIONS)) {
+    uint64_t host_cx = atomic_load(&pool_host_stats(p)->v[HOST_STAT_CX_ACTIVE]);
+    if (cb_try_acquire_connection(&dc->cb, PRIORITY_DEFAULT, host_cx)) {
         conn_open(p);
         return;
     }
@@ -1061,7 +1117,7 @@ static void pool_dispatch_pending(http2_pool *p)
 
 /* --- public ---------------------------------------------------------------------- */
 
-void http2_pool_new_request(http2_pool *p, pool_request *r)
+static void pool_new_request(http2_pool *p, pool_request *r)
 {
     r->conn = NULL;
     r->pool = NULL;
@@ -1084,11 +1140,14 @@ void http2_pool_new_request(http2_pool *p, pool_request *r)
     maybe_open_connection(p);
 }
 
-void http2_pool_cancel(pool_request *r)
+void http2_pool_new_request(http2_pool *p, pool_request *r)
 {
-    http2_pool *p = r->h2pool;
-    if (p == NULL)
-        return;
+    pool_new_request(p, r);
+    pool_publish(p);
+}
+
+static void pool_cancel(http2_pool *p, pool_request *r)
+{
     if (r->h2 == NULL) {
         pending_remove(p, r);
         stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_CANCELLED);
@@ -1107,6 +1166,15 @@ void http2_pool_cancel(pool_request *r)
         stream_retire(st);
         conn_after_stream(c);
     }
+}
+
+void http2_pool_cancel(pool_request *r)
+{
+    http2_pool *p = r->h2pool;
+    if (p == NULL)
+        return;
+    pool_cancel(p, r);
+    pool_publish(p);
 }
 
 http2_pool *http2_pool_create(struct ev_loop *loop, worker_cluster *wc, size_t host_index)
@@ -1135,6 +1203,7 @@ void http2_pool_drain(http2_pool *p)
             conn_start_draining(c);
         c = next;
     }
+    pool_publish(p);
 }
 
 int http2_pool_empty(const http2_pool *p) { return p->n_conns == 0 && p->n_pending == 0; }

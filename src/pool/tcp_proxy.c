@@ -235,7 +235,8 @@ static int session_connect(tcp_session *t)
         memcpy(t->flags, "UH", 3);
         return -1;
     }
-    if (!cb_try_acquire(&dc->cb, PRIORITY_DEFAULT, CB_CONNECTIONS)) {
+    if (!cb_try_acquire_connection(&dc->cb, PRIORITY_DEFAULT,
+                                   atomic_load(&dc->hosts[h].v[HOST_STAT_CX_ACTIVE]))) {
         stats_inc(dc->stats, CLUSTER_STAT_UPSTREAM_CX_OVERFLOW);
         memcpy(t->flags, "UO", 3);
         return -1;

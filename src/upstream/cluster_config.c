@@ -140,6 +140,7 @@ static const cb_thresholds default_thresholds = {
     .max_requests = CB_DEFAULT_MAX_REQUESTS,
     .max_retries = CB_DEFAULT_MAX_RETRIES,
     .max_connection_pools = CB_DEFAULT_MAX_CONNECTION_POOLS,
+    .max_connections_per_host = CB_DEFAULT_MAX_CONNECTIONS_PER_HOST,
     .track_remaining = CB_DEFAULT_TRACK_REMAINING,
     .has_retry_budget = 0,
     .retry_budget_percent = CB_DEFAULT_RETRY_BUDGET_PERCENT,
@@ -199,6 +200,19 @@ static int apply_circuit_breakers(cluster_config *cfg, const pb_cluster *c, char
             continue;
         if (apply_thresholds(&cfg->thresholds[p], t, err, errlen) != 0)
             return -1;
+    }
+    /* per_host_thresholds: as Envoy, only max_connections is honoured, and
+     * the first entry for a priority wins. */
+    int seen_host[PRIORITY_COUNT] = {0};
+    for (size_t i = 0; i < c->circuit_breakers->n_per_host_thresholds; i++) {
+        const Envoy__Config__Cluster__V3__CircuitBreakers__Thresholds *t =
+            c->circuit_breakers->per_host_thresholds[i];
+        int p = t->priority == ENVOY__CONFIG__CORE__V3__ROUTING_PRIORITY__HIGH ? PRIORITY_HIGH
+                                                                               : PRIORITY_DEFAULT;
+        if (seen_host[p]++)
+            continue;
+        if (t->max_connections)
+            cfg->thresholds[p].max_connections_per_host = t->max_connections->value;
     }
     return 0;
 }

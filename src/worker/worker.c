@@ -17,14 +17,18 @@
 #include <ev.h>
 #pragma GCC diagnostic pop
 
+#include "xdsnode/buffer.h"
 #include "xdsnode/cluster_stats.h"
 #include "xdsnode/hcm.h"
 #include "xdsnode/conn_pool.h"
 #include "xdsnode/log.h"
 #include "xdsnode/tcp_proxy.h"
 
-/* How often draining clusters are checked for emptiness. */
+/* How often draining clusters and idle pools are checked for emptiness. */
 #define WORKER_GC_INTERVAL_SECONDS 0.5
+/* A current cluster's pool found empty (no connection, no request) at this
+ * many consecutive checks is freed: idle for at least one interval. */
+#define WORKER_IDLE_POOL_CHECKS 2
 /* Access log files a worker keeps open. */
 #define WORKER_MAX_LOG_FILES 8
 
@@ -74,7 +78,10 @@ static worker_cluster *cluster_create(worker *w, dp_cluster *dc)
     if (wc == NULL)
         return NULL;
     wc->pools = calloc(dc->cfg->n_hosts ? dc->cfg->n_hosts : 1, sizeof(conn_pool *));
-    if (wc->pools == NULL) {
+    wc->pool_idle = calloc(dc->cfg->n_hosts ? dc->cfg->n_hosts : 1, 1);
+    if (wc->pools == NULL || wc->pool_idle == NULL) {
+        free(wc->pools);
+        free(wc->pool_idle);
         free(wc);
         return NULL;
     }
@@ -96,6 +103,7 @@ static void cluster_destroy(worker_cluster *wc)
         cb_release(&wc->dc->cb, PRIORITY_DEFAULT, CB_CONNECTION_POOLS);
     }
     free(wc->pools);
+    free(wc->pool_idle);
     dp_cluster_unref(wc->dc);
     free(wc);
 }
@@ -360,17 +368,47 @@ static void on_wakeup(struct ev_loop *loop, ev_async *a, int revents)
         worker_shutdown(w);
 }
 
+/* Frees the current clusters' pools that stayed empty for
+ * WORKER_IDLE_POOL_CHECKS checks. Safe for the router: a stream uses its
+ * pool only while linked to it (then it is not empty) or in the same loop
+ * turn it got it; /pools readers see wc->pools only under pools_mu. */
+static void collect_idle_pools(worker *w)
+{
+    for (size_t i = 0; w->snap && i < w->snap->n; i++) {
+        worker_cluster *wc = w->cur[i];
+        for (size_t h = 0; wc && h < wc->dc->cfg->n_hosts; h++) {
+            conn_pool *p = wc->pools[h];
+            if (p == NULL)
+                continue;
+            if (!conn_pool_empty(p)) {
+                wc->pool_idle[h] = 0;
+                continue;
+            }
+            if (++wc->pool_idle[h] < WORKER_IDLE_POOL_CHECKS)
+                continue;
+            pthread_mutex_lock(&w->pools_mu);
+            wc->pools[h] = NULL;
+            pthread_mutex_unlock(&w->pools_mu);
+            wc->pool_idle[h] = 0;
+            conn_pool_destroy(p);
+            cb_release(&wc->dc->cb, PRIORITY_DEFAULT, CB_CONNECTION_POOLS);
+        }
+    }
+}
+
 static void on_gc(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)loop;
     (void)revents;
     collect_drained(t->data);
+    collect_idle_pools(t->data);
 }
 
 static void *worker_main(void *arg)
 {
     worker *w = arg;
     ev_run(w->loop, 0);
+    buffer_block_cache_release(); /* the blocks would leak with the thread */
     return NULL;
 }
 
@@ -470,12 +508,19 @@ static void visit_cluster(const worker *w, const worker_cluster *wc, worker_pool
 {
     for (size_t i = 0; i < wc->dc->cfg->n_hosts; i++) {
         http1_pool *h1 = wc->pools[i] ? conn_pool_http1(wc->pools[i]) : NULL;
-        if (h1 == NULL)
-            continue;
-        worker_pool_view v = {.worker_id = w->id, .cfg = wc->dc->cfg, .host = i, .protocol = "http1",
+        http2_pool *h2 = wc->pools[i] ? conn_pool_http2(wc->pools[i]) : NULL;
+        worker_pool_view v = {.worker_id = w->id, .cfg = wc->dc->cfg, .host = i,
                               .cluster_draining = wc->draining, .generation = wc->dc->generation};
-        http1_pool_counts_get(h1, v.counts);
-        fn(ctx, &v);
+        if (h1 != NULL) {
+            v.protocol = "http1";
+            http1_pool_counts_get(h1, v.counts);
+            fn(ctx, &v);
+        }
+        if (h2 != NULL) {
+            v.protocol = "http2";
+            http2_pool_counts_get(h2, v.counts);
+            fn(ctx, &v);
+        }
     }
 }
 

@@ -8,18 +8,21 @@
 # accept queue, max_connection_duration, circuit-breaker overflows and
 # gauges, HIGH priority thresholds, max_connections lowered and raised
 # under load, EDS DRAINING/UNHEALTHY hosts, /pools against nginx's own
-# count, Prometheus names, and 1,000 updates under load (RSS flat).
+# count, Prometheus names, and 10,000 updates under load pushed by the
+# control plane itself, one per ACK (RSS flat).
 set -u
 . "$(dirname "$0")/lib.sh"
 
 CP="$BUILD/xdsnode-cp"
-# Ports: LIVEPOOLS_PORT_BASE+1..4 for the upstreams (default 18190),
-# LIVEPOOLS_LISTEN_PORT for the node's listener (default 10191).
+# Ports: LIVEPOOLS_PORT_BASE+1..5 for the upstreams (default 18190),
+# LIVEPOOLS_LISTEN_PORT for the node's listener (default 10191); the
+# admin and control-plane ports are picked by the kernel.
 BASE=${LIVEPOOLS_PORT_BASE:-18190}
 UP1=$((BASE + 1))
 UP2=$((BASE + 2))
 HOLE=$((BASE + 3))
 DEAD=$((BASE + 4))
+H2UP=$((BASE + 5))
 LPORT=${LIVEPOOLS_LISTEN_PORT:-10191}
 URL=http://127.0.0.1:$LPORT
 SCN="$E2E_TMP/scenario.yaml"
@@ -44,25 +47,39 @@ is_eq() { [ "$("${@:2}")" == "$1" ]; }
 
 # --- scenario ---------------------------------------------------------------
 
-# write_scenario VERSION MAX_CX KA_TIME KA_INTVL KA_PROBES UP2_STATUS
+# backend_cluster MAX_CX KA_TIME KA_INTVL KA_PROBES: the backend cluster
+# as one YAML flow mapping.
+backend_cluster() {
+    echo "{name: backend, type: EDS, connect_timeout: 1s," \
+        "eds_cluster_config: {eds_config: {ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3}}," \
+        "circuit_breakers: {thresholds: [{max_connections: $1, max_pending_requests: 1024, track_remaining: true}]}," \
+        "upstream_connection_options: {tcp_keepalive: {keepalive_time: $2, keepalive_interval: $3, keepalive_probes: $4}}}"
+}
+
+# write_scenario VERSION MAX_CX KA_TIME KA_INTVL KA_PROBES UP2_STATUS [SEQUENCE]
 # UP2_STATUS: none (up2 not in backend's assignment), HEALTHY, DRAINING
-# or UNHEALTHY. Writes atomically (rename), then the caller sends SIGHUP.
+# or UNHEALTHY. SEQUENCE > 0: the control plane then pushes that many more
+# versions by itself, VERSION-1 .. VERSION-SEQUENCE, each once the node
+# ACKed the previous one, alternating backend's max_connections 6 and 8
+# (scenario.proto Sequence). Writes atomically (rename), then the caller
+# sends SIGHUP.
 write_scenario() {
-    local version=$1 max_cx=$2 ka_time=$3 ka_intvl=$4 ka_probes=$5 up2=$6 up2_ep=""
+    local version=$1 max_cx=$2 ka_time=$3 ka_intvl=$4 ka_probes=$5 up2=$6 seq=${7:-0} up2_ep="" seq_yaml=""
     if [ "$up2" != none ]; then
         up2_ep="    - {endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $UP2}}}, health_status: $up2}"
     fi
+    if [ "$seq" -gt 0 ]; then
+        seq_yaml="sequence:
+  count: $seq
+  steps:
+  - clusters: [$(backend_cluster 6 "$ka_time" "$ka_intvl" "$ka_probes")]
+  - clusters: [$(backend_cluster 8 "$ka_time" "$ka_intvl" "$ka_probes")]"
+    fi
     cat >"$SCN.tmp" <<EOF
 version: "$version"
+$seq_yaml
 clusters:
-- name: backend
-  type: EDS
-  connect_timeout: 1s
-  eds_cluster_config: {eds_config: {ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3}}
-  circuit_breakers:
-    thresholds: [{max_connections: $max_cx, max_pending_requests: 1024, track_remaining: true}]
-  upstream_connection_options:
-    tcp_keepalive: {keepalive_time: $ka_time, keepalive_interval: $ka_intvl, keepalive_probes: $ka_probes}
+- $(backend_cluster "$max_cx" "$ka_time" "$ka_intvl" "$ka_probes")
 - name: blackhole
   type: STATIC
   connect_timeout: 0.5s
@@ -103,6 +120,41 @@ clusters:
   load_assignment:
     cluster_name: dead
     endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $DEAD}}}}]}]
+- name: msd
+  type: STATIC
+  connect_timeout: 1s
+  load_assignment:
+    cluster_name: msd
+    endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $UP1}}}}]}]
+  typed_extension_protocol_options:
+    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+      common_http_protocol_options: {max_stream_duration: 0.2s}
+      explicit_http_config: {http_protocol_options: {}}
+- name: perhost
+  type: STATIC
+  connect_timeout: 1s
+  circuit_breakers: {per_host_thresholds: [{max_connections: 1}]}
+  load_assignment:
+    cluster_name: perhost
+    endpoints: [{lb_endpoints: [
+      {endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $UP1}}}},
+      {endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $UP2}}}}]}]
+  typed_extension_protocol_options:
+    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+      common_http_protocol_options: {idle_timeout: 0.5s}
+      explicit_http_config: {http_protocol_options: {}}
+- name: h2up
+  type: STATIC
+  connect_timeout: 1s
+  load_assignment:
+    cluster_name: h2up
+    endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $H2UP}}}}]}]
+  typed_extension_protocol_options:
+    envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+      "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+      explicit_http_config: {http2_protocol_options: {}}
 endpoints:
 - cluster_name: backend
   endpoints:
@@ -139,14 +191,26 @@ sockopts() { python3 "$E2E_DIR/upstream_sockopts.py" "$NODE_PID" "$1" | grep kee
 
 # --- processes -----------------------------------------------------------
 
-# /tiny and /high: 1 s responses, like /sleep; /short and /onepool: files.
-SLOW_LOCATIONS='location = /tiny { echo_sleep 1; echo slept; } location = /high { echo_sleep 1; echo slept; }'
+# /tiny, /high, /msd/sleep and /perhost/sleep: 1 s responses, like
+# /sleep; /short, /onepool and /msd/fast: files.
+SLOW_LOCATIONS='location = /tiny { echo_sleep 1; echo slept; } location = /high { echo_sleep 1; echo slept; }
+    location = /msd/sleep { echo_sleep 1; echo slept; } location = /perhost/sleep { echo_sleep 1; echo slept; }'
 start_nginx up1 $UP1 "$SLOW_LOCATIONS" || exit 1
 start_nginx up2 $UP2 "$SLOW_LOCATIONS" || exit 1
 for up in up1 up2; do
     echo short >"$E2E_TMP/$up/www/short"
     echo onepool >"$E2E_TMP/$up/www/onepool"
+    mkdir -p "$E2E_TMP/$up/www/msd"
+    echo fast >"$E2E_TMP/$up/www/msd/fast"
 done
+# nghttpd (h2c, prior knowledge) serves /h2/ for cluster h2up; PUT and
+# POST bodies are echoed back.
+mkdir -p "$E2E_TMP/h2www/h2"
+echo "hello from nghttpd" >"$E2E_TMP/h2www/h2/index.html"
+head -c 262144 /dev/zero >"$E2E_TMP/h2www/h2/big"
+/usr/sbin/nghttpd -a 127.0.0.1 -d "$E2E_TMP/h2www" --no-tls --echo-upload "$H2UP" >"$E2E_TMP/nghttpd.log" 2>&1 &
+NODE_PIDS+=($!)
+wait_for 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$H2UP" || { fail "nghttpd starts" "$(cat "$E2E_TMP/nghttpd.log")"; exit 1; }
 python3 "$E2E_DIR/blackhole.py" $HOLE >"$E2E_TMP/blackhole.out" 2>&1 &
 NODE_PIDS+=($!)
 wait_for 5 grep -q ready "$E2E_TMP/blackhole.out" || { fail "blackhole listener" "$(cat "$E2E_TMP/blackhole.out")"; exit 1; }
@@ -224,6 +288,58 @@ expect_contains "max_retries 0: retry overflow answered 503" "$hdrs" "HTTP/1.1 5
 expect_contains "retry overflow names max_retries" "$hdrs" "x-xdsnode-overflow: max_retries"
 expect_eq "upstream_rq_retry_overflow counted" "$(stat cluster.dead.upstream_rq_retry_overflow)" 1
 
+# max_stream_duration 0.2 s (cluster msd) against 1 s responses: Envoy's
+# local reply, 504 once the request is complete, 408 while its body is
+# still arriving; a quick response is untouched.
+expect_eq "max_stream_duration: a quick response is served" "$(curl -s "$URL/msd/fast")" "fast"
+resp=$(curl -s -w '\n%{http_code}' "$URL/msd/sleep")
+expect_eq "max_stream_duration reached: 504 upstream max stream duration reached" "$resp" \
+    "$(printf 'upstream max stream duration reached\n504')"
+mkfifo "$E2E_TMP/msd-upload"
+curl -s -o "$E2E_TMP/msd-upload.out" -w '%{http_code}' -T "$E2E_TMP/msd-upload" "$URL/msd/sleep" >"$E2E_TMP/msd-upload.code" &
+msd_pid=$!
+exec 7>"$E2E_TMP/msd-upload"
+echo "a body that never ends" >&7
+check "upstream_rq_max_duration_reached counted (twice) during the upload" \
+    wait_for 10 is_eq 2 stat cluster.msd.upstream_rq_max_duration_reached
+exec 7>&- # curl ends its upload, then reports what it got
+wait "$msd_pid"
+expect_eq "max_stream_duration while the request body arrives: 408" \
+    "$(cat "$E2E_TMP/msd-upload.code") $(cat "$E2E_TMP/msd-upload.out")" "408 upstream max stream duration reached"
+expect_eq "max_stream_duration is per request: the connection-level counter is untouched" \
+    "$(stat cluster.msd.upstream_cx_max_duration_reached)" 0
+
+# per_host_thresholds max_connections 1 (cluster perhost, hosts up1 and
+# up2, cluster max_connections 1024): four concurrent 1 s requests, two
+# per host by round robin, open one connection per host; the second
+# request on each host waits for the first (upstream_cx_overflow).
+expect_eq "/clusters effective: max_connections_per_host" \
+    "$(clusters_json | jq -c '.cluster_statuses[] | select(.name == "perhost") | .xdsnode_effective.circuit_breakers[0] | {max_connections, max_connections_per_host}')" \
+    '{"max_connections":1024,"max_connections_per_host":1}'
+before1=$(nginx_accepts $UP1)
+before2=$(nginx_accepts $UP2)
+ph_pids=()
+for i in 1 2 3 4; do
+    curl -s -o /dev/null -w '%{http_code}' "$URL/perhost/sleep" >"$E2E_TMP/perhost$i.code" &
+    ph_pids+=($!)
+done
+check "per-host limit: two requests wait in the pools" wait_for 10 is_eq 2 pool_sum '.cluster == "perhost"' '.pending'
+expect_eq "per-host limit: one connection to each host (/pools)" \
+    "$(pools_json | jq -c '[.pools[] | select(.cluster == "perhost") | .connections.total]')" '[1,1]'
+check "upstream_cx_overflow counts the per-host overflow" ge 2 stat cluster.perhost.upstream_cx_overflow
+wait "${ph_pids[@]}"
+expect_eq "per-host limit: every request served" "$(cat "$E2E_TMP"/perhost[1-4].code)" "200200200200"
+expect_eq "per-host limit: nginx up1 and up2 each saw one new connection" \
+    "$(nginx_new_conns $UP1 "$before1") $(nginx_new_conns $UP2 "$before2")" "1 1"
+# (idle_timeout 0.5 s: the later checks count up2's connections at nginx)
+check "perhost's idle connections close (idle_timeout)" wait_for 10 is_eq 0 pool_sum '.cluster == "perhost"' '.connections.total'
+# Pools left with no connection and no request are freed (as Envoy
+# removes idle pools), giving back their max_connection_pools slots.
+perhost_pools() { pools_json | jq '[.pools[] | select(.cluster == "perhost")] | length'; }
+check "perhost's empty pools are freed" wait_for 10 is_eq 0 perhost_pools
+expect_eq "cx_pool_open back to 0 after the pools were freed" "$(stat cluster.perhost.circuit_breakers.default.cx_pool_open)" 0
+expect_eq "a request after that gets a new pool" "$(curl -s -o /dev/null -w '%{http_code}' "$URL/perhost/sleep") $(perhost_pools)" "200 1"
+
 # --- 3. live updates -----------------------------------------------------------
 
 # tcp_keepalive changes for new connections; the old idle ones close.
@@ -280,6 +396,49 @@ pools_text=$(curl -s "http://$ADMIN/pools")
 expect_contains "/pools text form has the header" "$pools_text" "connecting"
 expect_contains "/pools text form names the circuit breaker" "$pools_text" "max_connections is a circuit breaker"
 
+# /pools lists HTTP/2 pools: connections as nghttpd's side of them
+# (established sockets on its port), streams in flight while uploads
+# are held open (curl -T from a FIFO: the stream lasts until the body
+# ends), then under h2load.
+h2_pools() { pool_sum '.cluster == "h2up" and .protocol == "http2"' "$1"; }
+nghttpd_conns() { ss -tnH state established "( sport = :$H2UP )" | wc -l; }
+expect_eq "HTTP/2 upstream: request proxied" "$(curl -s "$URL/h2/index.html")" "hello from nghttpd"
+expect_eq "/pools lists the HTTP/2 pool with protocol http2" \
+    "$(pools_json | jq -c '[.pools[] | select(.cluster == "h2up") | .protocol]')" '["http2"]'
+check "/pools: one idle HTTP/2 connection, and nghttpd sees one (ss)" \
+    wait_for 10 bash -c "[ \"\$(curl -s 'http://$ADMIN/pools?format=json' | jq '[.pools[] | select(.cluster == \"h2up\") | .connections.idle] | add')\" == 1 ] && [ \"\$(ss -tnH state established '( sport = :$H2UP )' | wc -l)\" == 1 ]"
+upload_pids=()
+for i in 1 2 3; do
+    mkfifo "$E2E_TMP/upload$i"
+    curl -s -o "$E2E_TMP/upload$i.out" -T "$E2E_TMP/upload$i" "$URL/h2/upload$i" &
+    upload_pids+=($!)
+done
+exec 7>"$E2E_TMP/upload1" 8>"$E2E_TMP/upload2" 9>"$E2E_TMP/upload3"
+for fd in 7 8 9; do echo "part one" >&$fd; done
+check "/pools: 3 HTTP/2 streams in flight during the uploads" wait_for 10 is_eq 3 h2_pools .streams
+expect_eq "/pools: the streams share one active connection" \
+    "$(pools_json | jq -c '[.pools[] | select(.cluster == "h2up") | .connections | {active, idle, total}]')" \
+    '[{"active":1,"idle":0,"total":1}]'
+expect_eq "/pools HTTP/2 connections agree with nghttpd (ss)" "$(h2_pools .connections.total)" "$(nghttpd_conns)"
+pools_text=$(curl -s "http://$ADMIN/pools")
+check "/pools text form: an http2 row with 3 streams" \
+    awk '$2 == "h2up" && $4 == "http2" && $10 == 3 {found=1} END {exit !found}' <<<"$pools_text"
+for fd in 7 8 9; do echo "part two" >&$fd; done
+exec 7>&- 8>&- 9>&-
+wait "${upload_pids[@]}"
+expect_eq "uploads echoed back by nghttpd through the stream" "$(cat "$E2E_TMP/upload2.out")" "$(printf 'part one\npart two')"
+check "/pools: no stream in flight after the uploads" wait_for 10 is_eq 0 h2_pools .streams
+h2load -n 400 -c 4 -m 8 "$URL/h2/big" >"$E2E_TMP/h2load.out" 2>&1 &
+h2load_pid=$!
+check "/pools shows HTTP/2 streams in flight under h2load" wait_for 20 ge 1 h2_pools .streams
+h2_cx_load=$(h2_pools .connections.total)
+ss_load=$(nghttpd_conns)
+wait "$h2load_pid"
+check "h2load: all requests succeeded" grep -q "400 succeeded, 0 failed, 0 errored" "$E2E_TMP/h2load.out"
+check "/pools HTTP/2 connections agree with nghttpd after the load" \
+    wait_for 10 bash -c "[ \"\$(curl -s 'http://$ADMIN/pools?format=json' | jq '[.pools[] | select(.cluster == \"h2up\") | .connections.total] | add')\" == \"\$(ss -tnH state established '( sport = :$H2UP )' | wc -l)\" ]"
+echo "NOTE HTTP/2 pool under h2load: /pools $h2_cx_load connection(s), nghttpd $ss_load; after: $(pools_json | jq -c '[.pools[] | select(.cluster == "h2up")] | .[0] | {connections, streams, pending}')"
+
 # Prometheus names with real traffic (idle connections are open now).
 
 prom=$(curl -s "http://$ADMIN/stats/prometheus")
@@ -313,34 +472,52 @@ check "UNHEALTHY under load: no failed request" bash -c "! grep -q 'Non-2xx\|Soc
 # --- many updates under load: RSS flat ------------------------------------------
 
 # N updates alternating max_connections 6/8 (each one a new cluster
-# generation: new pools, old ones drained), under wrk. RSS is compared
-# after a warm-up of W updates (allocator arenas settle) and after the
-# rest. Under ASan the quarantine keeps freed memory, so only the
-# sanitizer report is checked there.
-N=${LIVEPOOLS_UPDATES:-1000}
+# generation: new pools, old ones drained), under wrk. The control plane
+# pushes them itself over the ADS stream (a scenario `sequence`): each
+# version goes out once the node has ACKed the previous one. RSS is
+# compared after a warm-up run of W updates (allocator arenas settle) and
+# after the other N - W. Under ASan the quarantine keeps freed memory, so
+# only the sanitizer report is checked there.
+N=${LIVEPOOLS_UPDATES:-10000}
 W=100
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$NODE_PID/status"; }
-# Each update is one scenario rewrite + SIGHUP; the next follows once the
-# node reports the version (config_dump).
-update_loop() { # FROM TO
-    local i
-    for i in $(seq "$1" "$2"); do
-        push "u$i" $((i % 2 ? 6 : 8)) 60 10 4 none || return 1
-    done
+# acks VERSION: CDS ACKs of VERSION-k the control plane logged.
+acks() {
+    grep -c "\"type_url\":\"type.googleapis.com/envoy.config.cluster.v3.Cluster\",\"kind\":\"ack\",\"version_info\":\"$1-[0-9]*\"" \
+        "$E2E_TMP/cp.log"
 }
-wrk -t 1 -c 8 -d 600s --timeout 30s "$URL/" >"$E2E_TMP/wrk-loop.out" 2>&1 &
+# run_sequence VERSION COUNT: the scenario with a sequence of COUNT, then
+# waits (polling every 0.5 s) until the node reports VERSION-COUNT.
+run_sequence() {
+    write_scenario "$1" 8 60 10 4 none "$2"
+    kill -HUP "$CP_PID"
+    local limit=$(($2 / 10 + 60))
+    for _ in $(seq 1 $((limit * 2))); do
+        version_is "$1-$2" && return 0
+        sleep 0.5
+    done
+    return 1
+}
+wrk -t 1 -c 8 -d 900s --timeout 30s "$URL/" >"$E2E_TMP/wrk-loop.out" 2>&1 &
 wrk_pid=$!
 mod0=$(stat cluster_manager.cluster_modified)
-check "warm-up: $W updates under load" update_loop 1 $W
+t0=$(date +%s)
+check "warm-up: $W updates under load" run_sequence w $W
 rss0=$(rss)
-check "$((N - W)) more updates under load" update_loop $((W + 1)) "$N"
+t1=$(date +%s)
+check "$((N - W)) more updates under load" run_sequence m $((N - W))
+t2=$(date +%s)
 rss1=$(rss)
 kill -INT "$wrk_pid"
 wait "$wrk_pid"
 mods=$(($(stat cluster_manager.cluster_modified) - mod0))
 check "every update modified the cluster ($mods >= $N)" test "$mods" -ge "$N"
+check "the control plane logged the sequences done" \
+    bash -c "grep -c '\"event\":\"sequence_done\"' '$E2E_TMP/cp.log' | grep -qx 2"
+acked=$(($(acks w) + $(acks m)))
+expect_eq "the node ACKed each of the $N versions (CDS ACKs in the control plane's log)" "$acked" "$N"
 check "update loop: no failed request" bash -c "! grep -q 'Non-2xx\|Socket errors' '$E2E_TMP/wrk-loop.out'"
-echo "NOTE $N updates under load: RSS ${rss0} kB after $W, ${rss1} kB after $N; $(awk '/requests in/' "$E2E_TMP/wrk-loop.out")"
+echo "NOTE $N updates under load in $((t2 - t0)) s ($((t2 - t1)) s for the last $((N - W))): RSS ${rss0} kB after $W, ${rss1} kB after $N; $(awk '/requests in/' "$E2E_TMP/wrk-loop.out")"
 if [ "${XDSNODE_SANITIZED:-0}" != 1 ]; then
     check "RSS flat across the updates (${rss0} -> ${rss1} kB, within 5%)" \
         test $((rss1 * 100)) -le $((rss0 * 105))
@@ -351,3 +528,8 @@ check "one generation's pool left for backend" wait_for 10 is_eq 1 bash -c "curl
 quit_node
 expect_eq "node exits 0 after the updates" "$EXIT_CODE" 0
 check "no sanitizer report (live updates)" node_log_clean live
+kill -TERM "$CP_PID"
+wait_exit "$CP_PID" 10
+expect_eq "control plane exits 0 after the sequences" "$EXIT_CODE" 0
+check "no sanitizer report (control plane)" \
+    bash -c "! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' '$E2E_TMP/cp.stderr'"

@@ -45,6 +45,7 @@ Test(cluster_config, envoy_defaults)
         cr_assert_eq(c->thresholds[p].max_requests, 1024);
         cr_assert_eq(c->thresholds[p].max_retries, 3);
         cr_assert_eq(c->thresholds[p].max_connection_pools, UINT32_MAX, "unlimited");
+        cr_assert_eq(c->thresholds[p].max_connections_per_host, UINT32_MAX, "unlimited");
         cr_assert_eq(c->thresholds[p].track_remaining, 0);
         cr_assert_eq(c->thresholds[p].has_retry_budget, 0);
     }
@@ -213,6 +214,30 @@ Test(cluster_config, circuit_breaker_fields_per_priority)
     cr_assert_eq(h->has_retry_budget, 1);
     cr_assert_float_eq(h->retry_budget_percent, 25.0, 1e-9);
     cr_assert_eq(h->retry_budget_min_concurrency, 7);
+    cluster_config_free(c);
+}
+
+Test(cluster_config, per_host_thresholds_only_max_connections_per_priority)
+{
+    cluster_config *c = translate_cluster(
+        "static_resources: {clusters: [{name: a, circuit_breakers: {"
+        " thresholds: [{max_connections: 8}],"
+        " per_host_thresholds: [{max_connections: 2, max_pending_requests: 1, max_requests: 1},"
+        "  {max_connections: 5},"
+        "  {priority: HIGH, max_connections: 3}]}}]}");
+    const cb_thresholds *d = &c->thresholds[PRIORITY_DEFAULT], *h = &c->thresholds[PRIORITY_HIGH];
+    cr_assert_eq(d->max_connections_per_host, 2, "the first DEFAULT entry wins");
+    cr_assert_eq(d->max_connections, 8, "the cluster-wide limit is separate");
+    cr_assert_eq(d->max_pending_requests, 1024, "only max_connections is honoured per host");
+    cr_assert_eq(d->max_requests, 1024);
+    cr_assert_eq(h->max_connections_per_host, 3);
+    cr_assert_eq(h->max_connections, 1024);
+    cluster_config_free(c);
+
+    c = translate_cluster("static_resources: {clusters: [{name: a, circuit_breakers: {"
+                          " per_host_thresholds: [{max_pending_requests: 1}]}}]}");
+    cr_assert_eq(c->thresholds[PRIORITY_DEFAULT].max_connections_per_host, UINT32_MAX,
+                 "an entry without max_connections leaves the host unlimited");
     cluster_config_free(c);
 }
 

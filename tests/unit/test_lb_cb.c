@@ -184,6 +184,21 @@ Test(circuit_breaker, never_exceeds_limit_across_threads)
     free(cb);
 }
 
+Test(circuit_breaker, per_host_max_connections_then_the_cluster_limit)
+{
+    circuit_breakers *cb = new_cb(3, 1, 1, 0);
+    cb->limits[PRIORITY_DEFAULT].max_connections_per_host = 2;
+    cb->limits[PRIORITY_HIGH].max_connections_per_host = UINT32_MAX;
+    cr_assert(cb_try_acquire_connection(cb, PRIORITY_DEFAULT, 0));
+    cr_assert(cb_try_acquire_connection(cb, PRIORITY_DEFAULT, 1));
+    cr_assert_not(cb_try_acquire_connection(cb, PRIORITY_DEFAULT, 2), "the host has 2 open");
+    cr_assert_eq(cb_count(cb, PRIORITY_DEFAULT, CB_CONNECTIONS), 2, "nothing taken on a host overflow");
+    cr_assert(cb_try_acquire_connection(cb, PRIORITY_DEFAULT, 0), "another host: its own count");
+    cr_assert_not(cb_try_acquire_connection(cb, PRIORITY_DEFAULT, 0), "cluster max_connections 3 reached");
+    cr_assert(cb_try_acquire_connection(cb, PRIORITY_HIGH, 5), "HIGH has no per-host limit");
+    free(cb);
+}
+
 static cb_thresholds thresholds_with(uint32_t cx, uint32_t pools, int track)
 {
     return (cb_thresholds){.max_connections = cx, .max_pending_requests = 1024, .max_requests = 1024,

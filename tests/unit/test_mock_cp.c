@@ -1160,3 +1160,191 @@ Test(mock_cp_delta, withheld_endpoints_get_no_answer_until_released)
     client_close(&c);
     cp_stop(&p);
 }
+
+/* ---- sequences ------------------------------------------------------------- */
+
+/* Cluster "a" whose connect_timeout marks the version; step 2 adds "b". */
+#define SEQUENCE_SCENARIO(count)                                                     \
+    "version: s\n"                                                                  \
+    "clusters:\n" EDS_CLUSTER("a", "1s")                                            \
+    "sequence:\n"                                                                   \
+    "  count: " count "\n"                                                          \
+    "  steps:\n"                                                                    \
+    "  - clusters:\n    " EDS_CLUSTER("a", "2s")                                    \
+    "  - clusters:\n    " EDS_CLUSTER("a", "3s") "    " EDS_CLUSTER("b", "1s")
+
+/* connect_timeout seconds of the SotW response's cluster `name`, -1 if absent. */
+static long sotw_cluster_timeout(const pb_resp *r, const char *name)
+{
+    long seconds = -1;
+    for (size_t i = 0; i < r->n_resources; i++) {
+        pb_cluster *cl = (pb_cluster *)protobuf_c_message_unpack(
+            PB_CLUSTER_DESC, NULL, r->resources[i]->value.len, r->resources[i]->value.data);
+        cr_assert_not_null(cl);
+        if (strcmp(cl->name, name) == 0)
+            seconds = cl->connect_timeout ? (long)cl->connect_timeout->seconds : 0;
+        protobuf_c_message_free_unpacked(&cl->base, NULL);
+    }
+    return seconds;
+}
+
+/* ACKs r (CDS, SotW wildcard) and returns the next response. */
+static pb_resp *sotw_ack_next(client *c, pb_resp *r)
+{
+    send_sotw(c, CDS, r->version_info, r->nonce, NULL, 0, NULL);
+    FREE_SOTW(r);
+    return recv_sotw(c);
+}
+
+Test(mock_cp_sotw, sequence_pushes_each_version_after_the_ack_then_stops)
+{
+    cp_proc p;
+    client c;
+    cp_start_text(&p, SEQUENCE_SCENARIO("3"));
+    client_open(&c, p.address, SOTW_METHOD);
+
+    send_sotw(&c, CDS, NULL, NULL, NULL, 0, NULL);
+    pb_resp *r = recv_sotw(&c);
+    expect_sotw(r, CDS, "s", "a");
+    cr_assert_eq(sotw_cluster_timeout(r, "a"), 1);
+    expect_silence(&c); /* nothing more before the ACK */
+    r = sotw_ack_next(&c, r);
+    expect_sotw(r, CDS, "s-1", "a");
+    cr_assert_eq(sotw_cluster_timeout(r, "a"), 2, "step 1 replaces a");
+    r = sotw_ack_next(&c, r);
+    expect_sotw(r, CDS, "s-2", "a,b");
+    cr_assert_eq(sotw_cluster_timeout(r, "a"), 3, "step 2 replaces a and adds b");
+    r = sotw_ack_next(&c, r);
+    expect_sotw(r, CDS, "s-3", "a");
+    cr_assert_eq(sotw_cluster_timeout(r, "a"), 2, "steps are cycled");
+    send_sotw(&c, CDS, "s-3", r->nonce, NULL, 0, NULL);
+    expect_silence(&c); /* count reached */
+    json_t *done = log_wait(&p, 1, "sequence_done", NULL, NULL);
+    cr_assert_eq(json_array_size(done), 1);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(done, 0), "pushed")), 3);
+    cr_assert_str_eq(jstr(json_array_get(done, 0), "version"), "s-3");
+    json_t *loaded = log_wait(&p, 1, "scenario_loaded", NULL, NULL);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(loaded, 0), "sequence")), 3);
+    json_decref(done);
+    json_decref(loaded);
+    FREE_SOTW(r);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+Test(mock_cp_sotw, sequence_stops_at_a_nack)
+{
+    cp_proc p;
+    client c;
+    cp_start_text(&p, SEQUENCE_SCENARIO("5"));
+    client_open(&c, p.address, SOTW_METHOD);
+
+    send_sotw(&c, CDS, NULL, NULL, NULL, 0, NULL);
+    pb_resp *r = recv_sotw(&c);
+    r = sotw_ack_next(&c, r);
+    expect_sotw(r, CDS, "s-1", "a");
+    Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+    st.code = 3;
+    st.message = "rejected by the test";
+    send_sotw(&c, CDS, "s", r->nonce, NULL, 0, &st);
+    expect_silence(&c);
+    json_t *stopped = log_wait(&p, 1, "sequence_stopped", NULL, NULL);
+    cr_assert_eq(json_array_size(stopped), 1);
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(stopped, 0), "pushed")), 1);
+    cr_assert_str_eq(jstr(json_array_get(stopped, 0), "version"), "s-1");
+    json_decref(stopped);
+    FREE_SOTW(r);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+Test(mock_cp_sotw, sequence_waits_for_every_stream_and_every_type_sent)
+{
+    cp_proc p;
+    client c1, c2;
+    cp_start_text(&p, SEQUENCE_SCENARIO("2"));
+    client_open(&c1, p.address, SOTW_METHOD);
+    client_open(&c2, p.address, SOTW_METHOD);
+
+    send_sotw(&c1, CDS, NULL, NULL, NULL, 0, NULL);
+    pb_resp *r1 = recv_sotw(&c1);
+    send_sotw(&c2, CDS, NULL, NULL, NULL, 0, NULL);
+    pb_resp *r2 = recv_sotw(&c2);
+    char *names[] = {"a"};
+    send_sotw(&c2, EDS, NULL, NULL, names, 1, NULL);
+    pb_resp *e2 = recv_sotw(&c2);
+    expect_sotw(e2, EDS, "s", "a");
+    send_sotw(&c1, CDS, "s", r1->nonce, NULL, 0, NULL);
+    send_sotw(&c2, CDS, "s", r2->nonce, NULL, 0, NULL);
+    expect_silence(&c1); /* c2 has not ACKed its EDS response */
+    send_sotw(&c2, EDS, "s", e2->nonce, names, 1, NULL);
+    pb_resp *n1 = recv_sotw(&c1);
+    expect_sotw(n1, CDS, "s-1", "a");
+    pb_resp *n2 = recv_sotw(&c2);
+    expect_sotw(n2, CDS, "s-1", "a");
+    pb_resp *ne2 = recv_sotw(&c2);
+    expect_sotw(ne2, EDS, "s-1", "a");
+    FREE_SOTW(r1);
+    FREE_SOTW(r2);
+    FREE_SOTW(e2);
+    FREE_SOTW(n1);
+    FREE_SOTW(n2);
+    FREE_SOTW(ne2);
+    client_close(&c1);
+    client_close(&c2);
+    cp_stop(&p);
+}
+
+Test(mock_cp_delta, sequence_sends_each_changed_version_after_the_ack)
+{
+    cp_proc p;
+    client c;
+    cp_start_text(&p, SEQUENCE_SCENARIO("2"));
+    client_open(&c, p.address, DELTA_METHOD);
+
+    send_delta(&c, CDS, NULL, NULL, 0, NULL, 0, NULL);
+    pb_dresp *r = recv_delta(&c);
+    expect_delta(r, CDS, "a", "", NULL);
+    cr_assert_str_eq(r->system_version_info, "s");
+    expect_silence(&c);
+    answer_delta(&c, CDS, r->nonce, 0);
+    FREE_DELTA(r);
+    r = recv_delta(&c);
+    expect_delta(r, CDS, "a", "", NULL);
+    cr_assert_str_eq(r->system_version_info, "s-1");
+    answer_delta(&c, CDS, r->nonce, 0);
+    FREE_DELTA(r);
+    r = recv_delta(&c);
+    expect_delta(r, CDS, "a,b", "", NULL);
+    cr_assert_str_eq(r->system_version_info, "s-2");
+    answer_delta(&c, CDS, r->nonce, 0);
+    expect_silence(&c);
+    json_t *done = log_wait(&p, 1, "sequence_done", NULL, NULL);
+    cr_assert_eq(json_array_size(done), 1);
+    json_decref(done);
+    FREE_DELTA(r);
+    client_close(&c);
+    cp_stop(&p);
+}
+
+Test(mock_cp, a_new_scenario_replaces_a_running_sequence)
+{
+    cp_proc p;
+    client c;
+    cp_start_text(&p, SEQUENCE_SCENARIO("100"));
+    client_open(&c, p.address, SOTW_METHOD);
+
+    send_sotw(&c, CDS, NULL, NULL, NULL, 0, NULL);
+    pb_resp *r = recv_sotw(&c);
+    r = sotw_ack_next(&c, r);
+    expect_sotw(r, CDS, "s-1", "a");
+    put_scenario_text(&p, "version: plain\nclusters:\n" EDS_CLUSTER("z", "1s"));
+    pb_resp *z = recv_sotw(&c);
+    expect_sotw(z, CDS, "plain", "z");
+    send_sotw(&c, CDS, "plain", z->nonce, NULL, 0, NULL);
+    expect_silence(&c); /* the new scenario has no sequence */
+    FREE_SOTW(r);
+    FREE_SOTW(z);
+    client_close(&c);
+    cp_stop(&p);
+}

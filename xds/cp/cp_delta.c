@@ -217,6 +217,10 @@ static int delta_send(cp_stream *s, cp_type_state *st, const cp_snapshot *snap, 
         goto out;
     protobuf_c_message_pack(&resp.base, buf);
     log_response(s, url, snap->version, st->nonce, b, len);
+    if (cp_stream_note_sent(st, snap->version) != 0) {
+        free(buf);
+        goto out;
+    }
     rc = s->send(s->send_ctx, buf, len);
 out:
     free(res);
@@ -354,6 +358,7 @@ int cp_delta_on_request(cp_stream *s, const cp_snapshot *snap, const uint8_t *da
     cp_type_state *st = &s->types[type];
     int answered = cp_pending_find(st, req->response_nonce);
     log_request(s, req, request_kind(req, st, answered));
+    cp_stream_note_answer(st, req->response_nonce, req->error_detail != NULL);
     cp_pending done = {.prior = NULL};
     if (answered >= 0)
         cp_pending_take(st, answered, &done);

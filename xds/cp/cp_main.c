@@ -5,7 +5,8 @@
  *              [--log FILE] [--port-file FILE]
  *
  * Serves the scenario over ADS (SotW and Delta), reloads it when the file
- * changes (polled every 200 ms: mtime, size, inode) or on SIGHUP, and logs
+ * changes (polled every 200 ms: mtime, size, inode) or on SIGHUP, pushes
+ * the scenario's `sequence` of versions, one per ACK (cp_server.h), logs
  * the conversation as JSON lines (cp_log.h). SIGTERM/SIGINT stop it
  * cleanly. Exit status: 0 after a clean stop, 1 for a start-up error
  * (bad arguments, unreadable or invalid scenario, cannot listen).
@@ -160,6 +161,8 @@ static void log_loaded(const cp_options *o, const cp_snapshot *snap, const char 
     json_object_set_new(ev, "version", json_string(snap->version));
     json_object_set_new(ev, "clusters", json_integer((json_int_t)snap->types[CP_TYPE_CLUSTER].n));
     json_object_set_new(ev, "endpoints", json_integer((json_int_t)snap->types[CP_TYPE_CLA].n));
+    if (snap->sequence != NULL)
+        json_object_set_new(ev, "sequence", json_integer(snap->sequence->count));
     cp_log_emit(ev);
 }
 

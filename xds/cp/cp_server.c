@@ -61,6 +61,7 @@ struct cp_server {
     grpc_server *server;
     grpc_completion_queue *cq;
     cp_snapshot *snap;
+    cp_sequence *seq;  /* the loaded scenario's Sequence, while it runs */
     cp_call *calls;
     unsigned long next_stream_id;
     int shutting_down;
@@ -330,6 +331,61 @@ static void server_on_new_call(cp_server *srv, int success)
     server_request_call(srv);
 }
 
+static void server_push(cp_server *srv, cp_snapshot *snap);
+
+/* Sequence: whether every stream sent the current version ACKed it (per
+ * type, at least one answer overall). 1 yes, 0 not yet, -1 NACKed. */
+static int sequence_acked(const cp_server *srv)
+{
+    int acked = 0;
+    for (const cp_call *c = srv->calls; c != NULL; c = c->next) {
+        if (!c->streaming || c->done || c->finish)
+            continue;
+        for (int t = 0; t < CP_TYPE_COUNT; t++) {
+            const cp_type_state *st = &c->stream.types[t];
+            if (st->sent_version == NULL || strcmp(st->sent_version, srv->snap->version) != 0)
+                continue;
+            if (st->answer == CP_ANSWER_NACK)
+                return -1;
+            if (st->answer != CP_ANSWER_ACK)
+                return 0;
+            acked = 1;
+        }
+    }
+    return acked;
+}
+
+static void sequence_end(cp_server *srv, const char *event)
+{
+    json_t *ev = cp_log_event_new(event);
+    json_object_set_new(ev, "version", json_string(srv->snap->version));
+    json_object_set_new(ev, "pushed", json_integer(srv->seq->next - 1));
+    json_object_set_new(ev, "count", json_integer(srv->seq->count));
+    cp_log_emit(ev);
+    cp_sequence_free(srv->seq);
+    srv->seq = NULL;
+}
+
+/* Pushes the sequence's next version once the current one is ACKed. */
+static void sequence_advance(cp_server *srv)
+{
+    cp_snapshot *next;
+    if (srv->seq == NULL || srv->shutting_down)
+        return;
+    int acked = sequence_acked(srv);
+    if (acked < 0) {
+        sequence_end(srv, "sequence_stopped");
+        return;
+    }
+    if (acked == 0)
+        return;
+    int rc = cp_sequence_next(srv->seq, &next);
+    if (rc == 0)
+        server_push(srv, next);
+    else
+        sequence_end(srv, rc > 0 ? "sequence_done" : "sequence_stopped");
+}
+
 static void server_on_event(cp_server *srv, const grpc_event *ev)
 {
     cp_tag *tag = ev->tag;
@@ -353,6 +409,7 @@ static void server_on_event(cp_server *srv, const grpc_event *ev)
         break;
     }
     call_maybe_free(c);
+    sequence_advance(srv);
 }
 
 void cp_server_poll(cp_server *srv, int timeout_ms)
@@ -380,6 +437,8 @@ int cp_server_start(const char *address, cp_snapshot *snap, cp_server **out, int
     }
     grpc_init();
     srv->snap = snap;
+    srv->seq = snap->sequence;
+    snap->sequence = NULL;
     srv->t_new = (cp_tag){TAG_NEW_CALL, NULL};
     srv->t_shutdown = (cp_tag){TAG_SHUTDOWN, NULL};
     grpc_arg args[4];
@@ -417,6 +476,21 @@ int cp_server_start(const char *address, cp_snapshot *snap, cp_server **out, int
 
 void cp_server_set_snapshot(cp_server *srv, cp_snapshot *snap)
 {
+    cp_sequence_free(srv->seq);
+    srv->seq = snap->sequence;
+    snap->sequence = NULL;
+    if (srv->seq != NULL) {
+        json_t *ev = cp_log_event_new("sequence_started");
+        json_object_set_new(ev, "version", json_string(snap->version));
+        json_object_set_new(ev, "count", json_integer(srv->seq->count));
+        cp_log_emit(ev);
+    }
+    server_push(srv, snap);
+}
+
+/* Replaces the served snapshot and pushes it to every stream. */
+static void server_push(cp_server *srv, cp_snapshot *snap)
+{
     cp_snapshot_free(srv->snap);
     srv->snap = snap;
     for (cp_call *c = srv->calls; c != NULL; c = c->next) {
@@ -453,6 +527,7 @@ void cp_server_stop(cp_server *srv)
     }
     grpc_completion_queue_destroy(srv->cq);
     cp_snapshot_free(srv->snap);
+    cp_sequence_free(srv->seq);
     free(srv);
     grpc_shutdown();
 }

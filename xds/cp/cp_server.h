@@ -30,7 +30,11 @@ int cp_server_start(const char *address, cp_snapshot *snap, cp_server **out, int
 void cp_server_poll(cp_server *srv, int timeout_ms);
 
 /* Replaces the snapshot (ownership moves in) and pushes it to every stream
- * on every type it subscribed to. */
+ * on every type it subscribed to. If the snapshot carries a sequence (also
+ * the one given to cp_server_start), the server runs it: each time every
+ * stream that was sent the current version ACKed it, the next version is
+ * pushed (cp_sequence_next), until "sequence_done" (or "sequence_stopped"
+ * on a NACK) is logged; a new snapshot replaces a running sequence. */
 void cp_server_set_snapshot(cp_server *srv, cp_snapshot *snap);
 
 /* Shuts down: cancels every call, drains the queue, frees everything and

@@ -68,6 +68,7 @@ void cp_snapshot_free(cp_snapshot *snap)
         free(snap->withheld[i]);
     free(snap->withheld);
     free(snap->version);
+    cp_sequence_free(snap->sequence);
     free(snap);
 }
 
@@ -209,6 +210,8 @@ static int snapshot_set_version(cp_snapshot *snap, const char *version)
     return snap->version ? 0 : -1;
 }
 
+static int sequence_build(const pb_scenario *sc, cp_snapshot *snap);
+
 static int snapshot_from_scenario(const pb_scenario *sc, cp_snapshot **out)
 {
     cp_snapshot *snap = calloc(1, sizeof(*snap));
@@ -225,12 +228,151 @@ static int snapshot_from_scenario(const pb_scenario *sc, cp_snapshot **out)
         rc = snapshot_set_withheld(snap, sc->withhold_endpoints, sc->n_withhold_endpoints);
     if (rc == 0)
         rc = snapshot_set_version(snap, sc->version);
+    if (rc == 0)
+        rc = sequence_build(sc, snap);
     if (rc != 0) {
         cp_snapshot_free(snap);
         return -1;
     }
     set_index(cds);
     set_index(eds);
+    *out = snap;
+    return 0;
+}
+
+/* --- sequences ------------------------------------------------------------ */
+
+typedef Xdsnode__Cp__V1__SequenceStep pb_step;
+
+/* Replaces base[i] whose name (name_of) matches each of `over`, or appends
+ * it; `into` holds n_base + n_over slots. Returns the new count. */
+static size_t merge_by_name(void **into, void *const *base, size_t n_base, void *const *over,
+                            size_t n_over, const char *(*name_of)(const void *))
+{
+    size_t n = n_base;
+    if (n_base > 0) /* base may be NULL when empty */
+        memcpy(into, base, n_base * sizeof(*into));
+    for (size_t i = 0; i < n_over; i++) {
+        size_t j = 0;
+        while (j < n && strcmp(name_of(into[j]), name_of(over[i])) != 0)
+            j++;
+        into[j] = over[i];
+        if (j == n)
+            n++;
+    }
+    return n;
+}
+
+static const char *cluster_name_of(const void *m) { return ((const pb_cluster *)m)->name; }
+static const char *cla_name_of(const void *m) { return ((const pb_cla *)m)->cluster_name; }
+
+/* The scenario with one step applied (no sequence of its own). */
+static int step_snapshot(const pb_scenario *sc, const pb_step *step, cp_snapshot **out)
+{
+    pb_scenario merged = *sc;
+    void **clusters = calloc(sc->n_clusters + step->n_clusters + 1, sizeof(void *));
+    void **endpoints = calloc(sc->n_endpoints + step->n_endpoints + 1, sizeof(void *));
+    int rc = -1;
+
+    if (clusters != NULL && endpoints != NULL) {
+        merged.sequence = NULL;
+        merged.n_clusters = merge_by_name(clusters, (void *const *)sc->clusters, sc->n_clusters,
+                                          (void *const *)step->clusters, step->n_clusters,
+                                          cluster_name_of);
+        merged.clusters = (pb_cluster **)clusters;
+        merged.n_endpoints = merge_by_name(endpoints, (void *const *)sc->endpoints,
+                                           sc->n_endpoints, (void *const *)step->endpoints,
+                                           step->n_endpoints, cla_name_of);
+        merged.endpoints = (pb_cla **)endpoints;
+        rc = snapshot_from_scenario(&merged, out);
+    }
+    free(clusters);
+    free(endpoints);
+    return rc;
+}
+
+/* Builds snap->sequence from the scenario's Sequence, if it has one. */
+static int sequence_build(const pb_scenario *sc, cp_snapshot *snap)
+{
+    const Xdsnode__Cp__V1__Sequence *sq = sc->sequence;
+    if (sq == NULL || sq->count == 0 || sq->n_steps == 0)
+        return 0;
+    cp_sequence *seq = calloc(1, sizeof(*seq));
+    if (seq == NULL)
+        return -1;
+    snap->sequence = seq;
+    seq->count = sq->count;
+    seq->next = 1;
+    seq->base_version = strdup(snap->version);
+    seq->steps = calloc(sq->n_steps, sizeof(*seq->steps));
+    if (seq->base_version == NULL || seq->steps == NULL)
+        return -1;
+    for (size_t i = 0; i < sq->n_steps; i++) {
+        if (step_snapshot(sc, sq->steps[i], &seq->steps[i]) != 0)
+            return -1;
+        seq->n_steps++;
+    }
+    return 0;
+}
+
+void cp_sequence_free(cp_sequence *seq)
+{
+    if (seq == NULL)
+        return;
+    for (size_t i = 0; i < seq->n_steps; i++)
+        cp_snapshot_free(seq->steps[i]);
+    free(seq->steps);
+    free(seq->base_version);
+    free(seq);
+}
+
+static int set_copy(cp_resource_set *dst, const cp_resource_set *src)
+{
+    if (set_reserve(dst, src->n) != 0)
+        return -1;
+    for (size_t i = 0; i < src->n; i++) {
+        cp_resource *d = &dst->items[i];
+        const cp_resource *r = &src->items[i];
+        d->name = strdup(r->name);
+        d->data = malloc(r->len ? r->len : 1);
+        if (d->name == NULL || d->data == NULL) {
+            free(d->name);
+            free(d->data);
+            return -1;
+        }
+        memcpy(d->data, r->data, r->len);
+        d->len = r->len;
+        memcpy(d->version, r->version, CP_HASH_LEN);
+        dst->n++;
+    }
+    memcpy(dst->by_name, src->by_name, src->n * sizeof(*src->by_name));
+    return 0;
+}
+
+int cp_sequence_next(cp_sequence *seq, cp_snapshot **out)
+{
+    if (seq->next > seq->count)
+        return 1;
+    const cp_snapshot *step = seq->steps[(seq->next - 1) % seq->n_steps];
+    char suffix[16];
+    cp_snapshot *snap = calloc(1, sizeof(*snap));
+    int rc = snap ? 0 : -1;
+    for (int t = 0; rc == 0 && t < CP_TYPE_COUNT; t++)
+        rc = set_copy(&snap->types[t], &step->types[t]);
+    if (rc == 0)
+        rc = snapshot_set_withheld(snap, step->withheld, step->n_withheld);
+    if (rc == 0) {
+        snprintf(suffix, sizeof(suffix), "-%u", seq->next);
+        snap->version = malloc(strlen(seq->base_version) + strlen(suffix) + 1);
+        rc = snap->version ? 0 : -1;
+    }
+    if (rc != 0) {
+        cp_snapshot_free(snap);
+        return -1;
+    }
+    strcpy(snap->version, seq->base_version);
+    strcat(snap->version, suffix);
+    seq->next++;
     *out = snap;
     return 0;
 }

@@ -36,12 +36,27 @@ typedef struct {
     size_t *by_name;    /* indexes into items, sorted by name */
 } cp_resource_set;
 
+typedef struct cp_sequence cp_sequence;
+
 typedef struct {
     char *version;
     cp_resource_set types[CP_TYPE_COUNT];
     char **withheld; /* EDS names never answered (withhold_endpoints), sorted */
     size_t n_withheld;
+    cp_sequence *sequence; /* the scenario's Sequence, NULL if none */
 } cp_snapshot;
+
+/* A scenario's Sequence (proto/xdsnode/scenario.proto): the versions the
+ * control plane pushes by itself after the scenario's own. Owned by the
+ * snapshot loaded from the scenario (cp_server_set_snapshot moves it to
+ * the server); the snapshots it hands out carry no sequence. */
+struct cp_sequence {
+    unsigned count;       /* versions after the scenario's own */
+    unsigned next;        /* k of the next version to build, 1..count+1 */
+    char *base_version;   /* the scenario's version */
+    cp_snapshot **steps;  /* the scenario with each step applied */
+    size_t n_steps;
+};
 
 /* Type URL -> cp_type, or -1 for a type the mock does not serve. */
 int cp_type_from_url(const char *type_url);
@@ -58,6 +73,12 @@ int cp_snapshot_generate(unsigned n_clusters, unsigned n_endpoints, unsigned gen
                          cp_snapshot **out, char *err, size_t errlen);
 
 void cp_snapshot_free(cp_snapshot *snap);
+
+/* Version k = seq->next of the sequence: a copy of steps[(k - 1) % n_steps]
+ * with version "<base_version>-<k>"; advances seq->next. Returns 0, 1 when
+ * all `count` versions were built (nothing in *out), -1 out of memory. */
+int cp_sequence_next(cp_sequence *seq, cp_snapshot **out);
+void cp_sequence_free(cp_sequence *seq);
 
 /* A resource by name (the first one if the scenario repeats a name). */
 const cp_resource *cp_snapshot_find(const cp_snapshot *snap, cp_type type, const char *name);

@@ -93,6 +93,10 @@ static int sotw_send(cp_stream *s, cp_type_state *st, const cp_snapshot *snap, c
         goto out;
     protobuf_c_message_pack(&resp.base, buf);
     log_response(s, url, snap->version, st->nonce, b, len);
+    if (cp_stream_note_sent(st, snap->version) != 0) {
+        free(buf);
+        goto out;
+    }
     rc = s->send(s->send_ctx, buf, len);
 out:
     free(anys);
@@ -189,6 +193,7 @@ int cp_sotw_on_request(cp_stream *s, const cp_snapshot *snap, const uint8_t *dat
     log_request(s, req, kind);
     if (strcmp(kind, "stale") == 0)
         goto out;
+    cp_stream_note_answer(st, req->response_nonce, req->error_detail != NULL);
     int changed = sotw_apply_names(st, req, (cp_type)type);
     if ((changed || strcmp(kind, "initial") == 0) && sotw_subscribed(st))
         rc = sotw_respond(s, snap, (cp_type)type);

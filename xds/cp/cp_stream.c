@@ -33,7 +33,26 @@ void cp_stream_clear(cp_stream *s)
         json_decref(s->types[t].known);
         json_decref(s->types[t].undo);
         s->types[t].names = s->types[t].known = s->types[t].undo = NULL;
+        free(s->types[t].sent_version);
+        s->types[t].sent_version = NULL;
     }
+}
+
+int cp_stream_note_sent(cp_type_state *st, const char *version)
+{
+    char *copy = strdup(version);
+    if (copy == NULL)
+        return -1;
+    free(st->sent_version);
+    st->sent_version = copy;
+    st->answer = CP_ANSWER_NONE;
+    return 0;
+}
+
+void cp_stream_note_answer(cp_type_state *st, const char *nonce, int nack)
+{
+    if (nonce[0] != '\0' && strcmp(nonce, st->nonce) == 0)
+        st->answer = nack ? CP_ANSWER_NACK : CP_ANSWER_ACK;
 }
 
 int cp_stream_on_request(cp_stream *s, const cp_snapshot *snap, const uint8_t *data,

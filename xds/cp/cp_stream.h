@@ -64,7 +64,11 @@ typedef struct {
     char nonce[CP_NONCE_LEN]; /* latest nonce sent, "" before the first */
     cp_pending pending[CP_PENDING_MAX]; /* Delta: unanswered, oldest first */
     size_t n_pending;
+    char *sent_version;    /* snapshot version of the latest response sent */
+    int answer;            /* to the latest response: CP_ANSWER_* */
 } cp_type_state;
+
+enum { CP_ANSWER_NONE = 0, CP_ANSWER_ACK, CP_ANSWER_NACK };
 
 typedef struct {
     unsigned long id;
@@ -113,6 +117,13 @@ void cp_pending_reject(cp_type_state *st, cp_pending *p);
 /* Before a push: puts st->undo back into st->known and empties it. */
 void cp_pending_undo(cp_type_state *st);
 void cp_pending_clear(cp_type_state *st);
+
+/* A response carrying snapshot `version` was just sent on this type (its
+ * answer is not known yet). Returns 0, or -1 out of memory. */
+int cp_stream_note_sent(cp_type_state *st, const char *version);
+/* The client answered the response with `nonce`: recorded if it is the
+ * latest one sent on this type. */
+void cp_stream_note_answer(cp_type_state *st, const char *nonce, int nack);
 
 /* A fresh nonce, unique for this process run and across restarts. */
 void cp_stream_next_nonce(char out[CP_NONCE_LEN]);
