@@ -108,6 +108,9 @@ PIDS+=($!)
 HAPROXY_PID=$!
 
 wait_port 18381 && wait_port 18391 && wait_port 10381 && wait_port 10382 || exit 1
+for pid in "$NGHTTPD_PID" "$NODE_PID" "$HAPROXY_PID"; do # a port taken by someone else
+    kill -0 "$pid" 2>/dev/null || { echo "h2-bench: a peer did not start (port in use?)" >&2; exit 1; }
+done
 
 # h2run NAME PORT CPU_PID: one h2load run; appends "name rps p99_ms cpu_ms_per_10k".
 h2run() {
