@@ -2,11 +2,11 @@
  * h2_downstream.h: the HTTP/2 downstream codec (nghttp2 server session,
  * h2c prior knowledge) for HCM listeners with codec_type AUTO (the HCM
  * hands over a connection that opens with the preface) or HTTP2. Each
- * stream is carried to the HCM as one HTTP/1.1 exchange held in memory
- * (hcm_pipe in hcm.h), so routing, pools, retries, local replies and the
- * access log are the HCM's, unchanged; this module translates
- * (pseudo-headers, :authority <-> Host, DATA <-> chunked or content-length
- * bodies, trailers <-> the last chunk's trailer fields, TE: trailers kept)
+ * stream is carried to the HCM as one exchange held in memory (hcm_pipe
+ * in hcm.h) as fields and body bytes, so routing, pools, retries, local
+ * replies and the access log are the HCM's, unchanged; this module
+ * translates (pseudo-headers, :authority -> host, trailers both ways,
+ * TE: trailers kept; local replies arrive as HTTP/1.1 text and are parsed)
  * and guards the connection: SETTINGS_MAX_CONCURRENT_STREAMS, flow
  * control with windows consumed only as the HCM takes the bytes, response
  * bytes taken from the HCM only up to the buffer limit (backpressure on

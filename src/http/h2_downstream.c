@@ -40,17 +40,21 @@ typedef struct h2d_stream {
     int32_t id;
     hcm_pipe *hcm;          /* the HCM's side of the exchange; NULL before and after */
     int started;            /* the request went to the HCM */
-    buffer head;            /* request head being built from HEADERS */
-    buffer out;             /* HTTP/1.1 bytes for the HCM */
+    header_list reqh;       /* request fields from HEADERS, handed to the HCM */
+    header_list trailers;   /* request trailers */
+    buffer out;             /* request body bytes the HCM has not taken yet */
     size_t header_bytes;
     char *method, *path, *authority;
     int chunked, end_stream, has_length, sent_end;
+    int end_pending;        /* END_STREAM seen: the HCM gets the end once it took the body */
     int declares_trailers;  /* a "trailer" header: the body goes chunked to keep them */
     char content_length[24];
     http_parser resp;
     header_list resph;
     size_t resp_trailer_start; /* response trailers start at this index of resph */
     int resp_headers_done;
+    int resp_structured;    /* the head came as fields (hcm_response_head), the body raw */
+    int resp_end_after;     /* the response ends once the HCM's queued bytes are taken */
     buffer body;            /* response body not yet framed */
     int resp_submitted, resp_eof, data_deferred;
     int want_input, want_output; /* deferred pushes to / pulls from the HCM */
@@ -115,6 +119,22 @@ static void conn_defer(h2d_conn *c)
         ev_timer_start(conn_loop(c), &c->defer);
 }
 
+/* The three digits of an HTTP status into out[0..2]. */
+static void status_digits(char *out, unsigned code)
+{
+    if (code > 999)
+        code = 999;
+    out[0] = (char)('0' + code / 100);
+    out[1] = (char)('0' + code / 10 % 10);
+    out[2] = (char)('0' + code % 10);
+}
+
+static void add_field(header_list *l, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    if (header_list_add_name(l, name, nlen) == 0)
+        header_list_add_value(l, value, vlen);
+}
+
 static void stream_free(h2d_stream *st)
 {
     h2d_conn *c = st->conn;
@@ -130,7 +150,8 @@ static void stream_free(h2d_stream *st)
         c->streams = st->next;
     if (st->next)
         st->next->prev = st->prev;
-    buffer_free(&st->head);
+    header_list_free(&st->reqh);
+    header_list_free(&st->trailers);
     buffer_free(&st->out);
     buffer_free(&st->body);
     header_list_free(&st->resph);
@@ -150,23 +171,26 @@ static char *dup_n(const uint8_t *p, size_t n)
     return d;
 }
 
-/* Gives queued request bytes to the HCM and returns their window. Not
- * for use inside an HCM callback (hcm.h). */
+/* Gives queued body bytes, then the end of the request, to the HCM and
+ * returns their window. Not for use inside an HCM callback (hcm.h). */
 static void stream_push_input(h2d_stream *st)
 {
     h2d_conn *c = st->conn;
     st->want_input = 0;
     size_t n = buffer_len(&st->out);
-    if (st->hcm == NULL || n == 0)
-        return;
-    if (hcm_pipe_input(st->hcm, buffer_start(&st->out), n) == 0)
-        return; /* the HCM is not reading: on_input_ready follows */
-    buffer_consume(&st->out, n);
-    size_t give = n < st->unconsumed ? n : st->unconsumed;
-    if (give > 0) {
-        st->unconsumed -= give;
-        nghttp2_session_consume(c->session, st->id, give);
+    if (st->hcm && n > 0) {
+        if (hcm_pipe_body(st->hcm, buffer_start(&st->out), n) == 0)
+            return; /* the HCM is not reading: on_input_ready follows */
+        buffer_consume(&st->out, n);
+        size_t give = n < st->unconsumed ? n : st->unconsumed;
+        if (give > 0) {
+            st->unconsumed -= give;
+            nghttp2_session_consume(c->session, st->id, give);
+        }
     }
+    if (st->hcm && st->end_pending && !st->sent_end && buffer_len(&st->out) == 0 &&
+        hcm_pipe_end(st->hcm, st->chunked ? &st->trailers : NULL) == 0)
+        st->sent_end = 1;
 }
 
 static ssize_t read_response_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf,
@@ -223,10 +247,7 @@ static int on_resp_headers_complete(http_parser *hp)
     header_list *h = &st->resph;
     nghttp2_nv nv[H2D_MAX_RESPONSE_FIELDS];
     char status[8];
-    unsigned code = hp->status_code > 999 ? 999 : hp->status_code;
-    status[0] = (char)('0' + code / 100);
-    status[1] = (char)('0' + code / 10 % 10);
-    status[2] = (char)('0' + code % 10);
+    status_digits(status, hp->status_code);
     int sl = 3;
     size_t n = 0, clen = 0;
     const char *conn_val = header_list_get(h, "connection", &clen);
@@ -294,6 +315,16 @@ static int stream_on_response_bytes(h2d_stream *st, const char *buf, size_t n)
     return 0;
 }
 
+/* The response body is all there: DATA can end the stream. */
+static void stream_response_eof(h2d_stream *st)
+{
+    st->resp_eof = 1;
+    if (st->resp_submitted && st->data_deferred) {
+        st->data_deferred = 0;
+        nghttp2_session_resume_data(st->conn->session, st->id);
+    }
+}
+
 /* hcm_pipe_ops: called from inside the HCM; no call back into it here. */
 static void pipe_on_output(void *ctx, buffer *out)
 {
@@ -305,9 +336,83 @@ static void pipe_on_output(void *ctx, buffer *out)
     size_t n = buffer_len(out);
     if (n > limit - have)
         n = limit - have;
+    if (st->resp_structured) { /* raw body bytes */
+        buffer_append(&st->body, buffer_start(out), n);
+        buffer_consume(out, n);
+        if (st->resp_end_after && buffer_len(out) == 0)
+            stream_response_eof(st);
+        else if (st->data_deferred && n > 0) {
+            st->data_deferred = 0;
+            nghttp2_session_resume_data(st->conn->session, st->id);
+        }
+        conn_defer(st->conn);
+        return;
+    }
     if (stream_on_response_bytes(st, buffer_start(out), n) != 0)
         n = buffer_len(out); /* reset: drop it all */
     buffer_consume(out, n);
+    conn_defer(st->conn);
+}
+
+static void pipe_on_response_head(void *ctx, const hcm_response_head *rh)
+{
+    h2d_stream *st = ctx;
+    header_list *h = rh->fields;
+    nghttp2_nv nv[H2D_MAX_RESPONSE_FIELDS];
+    char status[4], ms[24];
+    status_digits(status, (unsigned)rh->status);
+    size_t n = 0, clen = 0;
+    const char *conn_val = header_list_get(h, "connection", &clen);
+    nv[n++] = h2_nv(":status", 7, status, 3);
+    for (size_t i = 0; i < h->n && n < H2D_MAX_RESPONSE_FIELDS - 2; i++) {
+        char *name = (char *)header_name(h, i);
+        size_t nl = h->h[i].name_len;
+        if (nl == 0 || name[0] == ':' || header_is_hop_by_hop(name, nl, conn_val, clen) ||
+            (nl == 6 && strncasecmp(name, "server", 6) == 0))
+            continue;
+        for (size_t k = 0; k < nl; k++)
+            name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
+        nv[n++] = h2_nv(name, nl, header_value(h, i), h->h[i].value_len);
+    }
+    size_t ml = 0;
+    unsigned long long v = rh->service_time_ms;
+    char tmp[24];
+    size_t t = sizeof(tmp);
+    do {
+        tmp[--t] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (t < sizeof(tmp))
+        ms[ml++] = tmp[t++];
+    nv[n++] = h2_nv("x-envoy-upstream-service-time", 29, ms, ml);
+    nv[n++] = h2_nv("server", 6, rh->server, strlen(rh->server));
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_response_body};
+    nghttp2_submit_response(st->conn->session, st->id, nv, n, rh->no_body ? NULL : &prd);
+    st->resp_structured = 1;
+    st->resp_submitted = 1;
+    st->resp_headers_done = 1;
+    header_list_reset(&st->resph); /* from here on it holds the trailers */
+    st->resp_trailer_start = 0;
+    if (rh->no_body)
+        st->resp_eof = 1;
+    conn_defer(st->conn);
+}
+
+static void pipe_on_response_trailers(void *ctx, const header_list *h, size_t first)
+{
+    h2d_stream *st = ctx;
+    for (size_t i = first; i < h->n; i++)
+        add_field(&st->resph, header_name(h, i), h->h[i].name_len, header_value(h, i),
+                  h->h[i].value_len);
+}
+
+static void pipe_on_response_end(void *ctx, size_t queued)
+{
+    h2d_stream *st = ctx;
+    if (queued == 0)
+        stream_response_eof(st);
+    else
+        st->resp_end_after = 1;
     conn_defer(st->conn);
 }
 
@@ -339,21 +444,10 @@ static const hcm_pipe_ops pipe_ops = {
     .on_output = pipe_on_output,
     .on_input_ready = pipe_on_input_ready,
     .on_close = pipe_on_close,
+    .on_response_head = pipe_on_response_head,
+    .on_response_trailers = pipe_on_response_trailers,
+    .on_response_end = pipe_on_response_end,
 };
-
-/* Appends the request's end: the last chunk, with trailers if any came. */
-static void stream_end_request(h2d_stream *st, const buffer *trailers)
-{
-    if (st->sent_end)
-        return;
-    st->sent_end = 1;
-    if (!st->chunked)
-        return;
-    buffer_append(&st->out, "0\r\n", 3);
-    if (trailers)
-        buffer_append(&st->out, buffer_start(trailers), buffer_len(trailers));
-    buffer_append(&st->out, "\r\n", 2);
-}
 
 /* HEADERS complete: the HTTP/1.1 request head goes to a new HCM exchange. */
 static int stream_start(h2d_stream *st)
@@ -366,21 +460,17 @@ static int stream_start(h2d_stream *st)
         return -1;
     st->started = 1;
     st->chunked = !st->end_stream && (!st->has_length || st->declares_trailers);
-    buffer_append_str(&st->out, st->method);
-    buffer_append(&st->out, " ", 1);
-    buffer_append_str(&st->out, st->path);
-    buffer_append(&st->out, " HTTP/1.1\r\n", 11);
     if (st->has_length && !st->chunked)
-        header_write(&st->out, "content-length", 14, st->content_length, strlen(st->content_length));
+        add_field(&st->reqh, "content-length", 14, st->content_length, strlen(st->content_length));
     if (st->authority)
-        header_write(&st->out, "host", 4, st->authority, strlen(st->authority));
-    buffer_append(&st->out, buffer_start(&st->head), buffer_len(&st->head));
-    if (st->chunked)
-        buffer_append_str(&st->out, "transfer-encoding: chunked\r\n");
-    buffer_append(&st->out, "\r\n", 2);
-    buffer_free(&st->head);
-    if (st->end_stream)
-        st->sent_end = 1;
+        add_field(&st->reqh, "host", 4, st->authority, strlen(st->authority));
+    if (hcm_pipe_request(st->hcm, st->method, st->path, strlen(st->path), &st->reqh, st->chunked) != 0) {
+        hcm_pipe *p = st->hcm;
+        st->hcm = NULL;
+        hcm_pipe_abort(p);
+        return -1;
+    }
+    st->end_pending = st->end_stream;
     stream_push_input(st);
     return 0;
 }
@@ -398,7 +488,8 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     st->conn = c;
     h2stat_add(c, HTTP2_STAT_STREAMS_ACTIVE, 1);
     st->id = frame->hd.stream_id;
-    buffer_init(&st->head);
+    header_list_init(&st->reqh);
+    header_list_init(&st->trailers);
     buffer_init(&st->out);
     buffer_init(&st->body);
     header_list_init(&st->resph);
@@ -433,14 +524,14 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
         h2stat_add(c, HTTP2_STAT_HEADER_OVERFLOW, 1);
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* header bomb: reset the stream */
     }
-    if (st->started) { /* trailers: carried as the last chunk's trailer fields */
+    if (st->started) { /* trailers: the HCM passes them on with the request's end */
         if (namelen > 0 && name[0] != ':' && !is_connection_specific(name, namelen))
-            header_write(&st->head, (const char *)name, namelen, (const char *)value, valuelen);
+            add_field(&st->trailers, (const char *)name, namelen, (const char *)value, valuelen);
         return 0;
     }
     if (namelen == 2 && memcmp(name, "te", 2) == 0) {
         if (header_te_trailers((const char *)value, valuelen))
-            buffer_append_str(&st->head, "te: trailers\r\n");
+            add_field(&st->reqh, "te", 2, "trailers", 8);
         return 0;
     }
     if (namelen == 7 && memcmp(name, ":method", 7) == 0)
@@ -460,9 +551,9 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
         st->content_length[valuelen] = '\0';
     } else if (namelen == 7 && memcmp(name, "trailer", 7) == 0) {
         st->declares_trailers = 1;
-        header_write(&st->head, (const char *)name, namelen, (const char *)value, valuelen);
+        add_field(&st->reqh, (const char *)name, namelen, (const char *)value, valuelen);
     } else if (name[0] != ':' && !is_connection_specific(name, namelen)) {
-        header_write(&st->head, (const char *)name, namelen, (const char *)value, valuelen);
+        add_field(&st->reqh, (const char *)name, namelen, (const char *)value, valuelen);
     }
     return 0;
 }
@@ -505,7 +596,7 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
     if (st->end_stream && st->started) {
         if (frame->hd.type == NGHTTP2_HEADERS)
             h2stat_add(c, HTTP2_STAT_TRAILERS, 1);
-        stream_end_request(st, frame->hd.type == NGHTTP2_HEADERS ? &st->head : NULL);
+        st->end_pending = 1;
         stream_push_input(st);
     }
     return 0;
@@ -521,13 +612,7 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
         nghttp2_session_consume(session, stream_id, len);
         return 0;
     }
-    if (st->chunked) {
-        buffer_append_hex(&st->out, len);
-        buffer_append(&st->out, "\r\n", 2);
-    }
-    buffer_append(&st->out, data, len);
-    if (st->chunked)
-        buffer_append(&st->out, "\r\n", 2);
+    buffer_append(&st->out, data, len); /* raw: the HCM frames it for the upstream */
     st->unconsumed += len;
     stream_push_input(st);
     return 0;

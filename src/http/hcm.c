@@ -63,6 +63,7 @@ typedef struct stream {
     int race_retried, retries, retry_cb_held, retried, awaiting_request_end, send_continue;
     int refused_retries;
     int trailers_sent;       /* the response's trailer chunk was written */
+    int resp_structured;     /* the response head went to the pipe's peer as fields */
     uint64_t bytes_received, bytes_sent;
     struct timespec start_wall;
     double start, upstream_start;
@@ -709,9 +710,30 @@ static int status_retriable(const stream *s, int status)
     return 0;
 }
 
+/* A pipe's peer takes the head as fields, the body raw (no framing). */
+static void pipe_response_head(stream *s, const http_parser *p, const header_list *h)
+{
+    dconn *c = s->dc;
+    s->status = p->status_code;
+    s->resp_structured = 1;
+    hcm_response_head rh = {
+        .status = (int)p->status_code,
+        .fields = (header_list *)h,
+        .service_time_ms = (unsigned long long)(s->upstream_service_ms > 0 ? s->upstream_service_ms : 0),
+        .server = c->cfg->server_name,
+        .no_body = s->method == HTTP_HEAD || p->status_code == 204 || p->status_code == 304 ||
+                   ((p->flags & F_CHUNKED) == 0 && p->content_length == 0),
+    };
+    c->pipe_ops->on_response_head(c->pipe_ctx, &rh);
+}
+
 static void write_response_head(stream *s, const http_parser *p, const header_list *h)
 {
     dconn *c = s->dc;
+    if (c->is_pipe && c->pipe_ops) {
+        pipe_response_head(s, p, h);
+        return;
+    }
     buffer head;
     buffer_init(&head);
     s->status = p->status_code;
@@ -789,6 +811,11 @@ static void on_pool_body(pool_request *r, const char *data, size_t len)
 static void on_pool_trailers(pool_request *r, const header_list *h, size_t first)
 {
     stream *s = (stream *)((char *)r - offsetof(stream, pr));
+    if (s->resp_structured && !s->discard_response && !s->trailers_sent && s->dc->pipe_ops) {
+        s->dc->pipe_ops->on_response_trailers(s->dc->pipe_ctx, h, first);
+        s->trailers_sent = 1;
+        return;
+    }
     if (s->discard_response || !s->resp_chunked || !s->dc->is_pipe || s->trailers_sent)
         return;
     buffer t;
@@ -830,6 +857,8 @@ static void on_pool_complete(pool_request *r)
         stats_inc(s->wc->dc->stats, CLUSTER_STAT_UPSTREAM_RQ_RETRY_SUCCESS);
     if (s->resp_chunked && !s->trailers_sent)
         stream_write_down(s, "0\r\n\r\n", 5);
+    if (s->resp_structured && s->dc->pipe_ops)
+        s->dc->pipe_ops->on_response_end(s->dc->pipe_ctx, buffer_len(&s->dc->out));
     s->resp_complete = 1;
     stream_finish(s);
 }
@@ -1460,17 +1489,94 @@ hcm_pipe *hcm_pipe_create(worker *w, const listener_config *cfg,
     return (hcm_pipe *)c;
 }
 
-size_t hcm_pipe_input(hcm_pipe *p, const char *data, size_t len)
+/* The HTTP/1.1 method named `name`, or -1. */
+static int method_from_name(const char *name)
+{
+    static const enum http_method common[] = {HTTP_GET, HTTP_POST, HTTP_PUT, HTTP_DELETE,
+                                              HTTP_HEAD, HTTP_OPTIONS, HTTP_PATCH};
+    for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++) {
+        if (strcmp(name, http_method_str(common[i])) == 0)
+            return (int)common[i];
+    }
+    for (int m = 0; m < 64; m++) {
+        const char *s = http_method_str((enum http_method)m);
+        if (strcmp(s, "<unknown>") == 0)
+            break;
+        if (strcmp(name, s) == 0)
+            return m;
+    }
+    return -1;
+}
+
+/* After callbacks run outside the parser: what they asked for (close,
+ * linger), then the output. Returns -1 if c is gone. */
+static int pipe_after_callbacks(dconn *c)
+{
+    c->in_parser = 0;
+    if (c->closing) {
+        dconn_close(c);
+        return -1;
+    }
+    if (c->linger_pending) {
+        c->linger_pending = 0;
+        dconn_linger(c);
+        return -1;
+    }
+    return dconn_flush(c);
+}
+
+int hcm_pipe_request(hcm_pipe *p, const char *method, const char *path, size_t path_len,
+                     header_list *headers, int chunked)
 {
     dconn *c = (dconn *)p;
-    if (c->read_blocked || c->closing || c->lingering)
+    int m = method_from_name(method);
+    if (m < 0 || c->s != NULL || c->closing)
+        return -1;
+    http_parser *hp = &c->parser;
+    c->in_parser = 1;
+    if (on_req_begin(hp) != 0 || on_req_url(hp, path, path_len) != 0) {
+        c->in_parser = 0;
+        dconn_protocol_error(c);
         return 0;
-    if (buffer_append(&c->in, data, len) != 0) {
-        dconn_close(c);
-        return len;
     }
-    dconn_process_input(c); /* may close c */
+    header_list mine = c->hdrs; /* take the caller's fields, leave it our empty list */
+    c->hdrs = *headers;
+    *headers = mine;
+    header_list_reset(headers);
+    hp->method = (unsigned)m;
+    hp->http_major = 1;
+    hp->http_minor = 1;
+    hp->flags = chunked ? F_CHUNKED : 0;
+    on_req_headers_complete(hp);
+    pipe_after_callbacks(c);
+    return 0;
+}
+
+size_t hcm_pipe_body(hcm_pipe *p, const char *data, size_t len)
+{
+    dconn *c = (dconn *)p;
+    if (c->read_blocked || c->closing || c->lingering || c->s == NULL)
+        return 0;
+    c->in_parser = 1;
+    on_req_body(&c->parser, data, len);
+    pipe_after_callbacks(c);
     return len;
+}
+
+int hcm_pipe_end(hcm_pipe *p, const header_list *trailers)
+{
+    dconn *c = (dconn *)p;
+    if (c->read_blocked || c->closing || c->lingering || c->s == NULL)
+        return -1;
+    for (size_t i = 0; trailers && i < trailers->n; i++) {
+        if (header_list_add_name(&c->hdrs, header_name(trailers, i), trailers->h[i].name_len) != 0 ||
+            header_list_add_value(&c->hdrs, header_value(trailers, i), trailers->h[i].value_len) != 0)
+            break;
+    }
+    c->in_parser = 1;
+    on_req_complete(&c->parser);
+    pipe_after_callbacks(c);
+    return 0;
 }
 
 void hcm_pipe_output_ready(hcm_pipe *p) { dconn_flush((dconn *)p); }
