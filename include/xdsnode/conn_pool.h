@@ -36,6 +36,13 @@ void conn_pool_new_request(conn_pool *p, pool_request *r, int http2);
 /* Pending or bound to a pool. */
 int pool_request_linked(const pool_request *r);
 void pool_request_cancel(pool_request *r);
+/* HTTP/2: the request head as fields (method, path, and the fields:
+ * host becomes :authority, hop-by-hop ones are left out; names are
+ * lower-cased in place); the body then goes raw through
+ * pool_request_send and ends at pool_request_end, with r->trailers.
+ * HTTP/1.1 requests are text through pool_request_send instead. */
+int pool_request_send_head(pool_request *r, const char *method, const char *path, size_t path_len,
+                           header_list *fields, int has_body);
 int pool_request_send(pool_request *r, const void *data, size_t len);
 size_t pool_request_send_buffered(const pool_request *r);
 void pool_request_end(pool_request *r);

@@ -76,6 +76,7 @@ struct pool_request {
     http1_pool *pool;     /* while pending or bound */
     struct h2_stream *h2; /* HTTP/2 (http2_pool.h): the bound stream */
     struct http2_pool *h2pool; /* HTTP/2: while pending or bound */
+    const header_list *trailers; /* HTTP/2: sent at pool_request_end (the caller's) */
     pool_request *prev, *next; /* pending queue */
 };
 

@@ -11,12 +11,11 @@
  * streams, open ones finish, then it closes. connection_keepalive PINGs
  * close a connection whose PING is not answered in time.
  *
- * The router speaks HTTP/1.1 bytes to every pool (pool_request_send in
- * conn_pool.h); a stream parses them back into HEADERS and DATA frames
- * (Host -> :authority, chunked -> DATA, hop-by-hop headers dropped), and
- * hands responses up as an http_parser-shaped status plus header_list.
- * Chunked request trailers become a trailing HEADERS frame; response
- * trailers go up through on_response_trailers. Windows are returned as
+ * The router hands a stream the request as fields (h2_stream_request:
+ * Host -> :authority, hop-by-hop headers dropped), body bytes and an end
+ * with trailers (a trailing HEADERS frame), and gets responses back as an
+ * http_parser-shaped status plus header_list, body bytes, and trailers
+ * through on_response_trailers. Windows are returned as
  * the router takes response bytes (h2_stream_pause_reading holds them).
  *
  * Owns: its connections (sockets, nghttp2 sessions, timers) and streams.
@@ -58,9 +57,17 @@ void http2_pool_new_request(http2_pool *p, pool_request *r);
  * reset (RST_STREAM CANCEL) unless its response was complete. */
 void http2_pool_cancel(pool_request *r);
 
-/* HTTP/1.1 request bytes for the stream (head, then body: content-length
- * or chunked). Returns 0 or -1 (malformed or out of memory). */
+/* The request's HEADERS: method, path and fields (host becomes
+ * :authority; hop-by-hop fields and TE other than "trailers" are left
+ * out; names are lower-cased in place). has_body: DATA follows. Returns 0
+ * or -1. */
+int h2_stream_request(h2_stream *st, const char *method, const char *path, size_t path_len,
+                      header_list *fields, int has_body);
+/* Request body bytes, as they are. Returns 0 or -1. */
 int h2_stream_send(h2_stream *st, const void *data, size_t len);
+/* The body is complete; trailers (may be NULL or empty; copied) go as a
+ * trailing HEADERS frame. */
+void h2_stream_end(h2_stream *st, const header_list *trailers);
 /* Request body bytes not yet taken by the HTTP/2 flow-control window. */
 size_t h2_stream_send_buffered(const h2_stream *st);
 /* Backpressure from the client: DATA the stream receives while paused

@@ -64,6 +64,10 @@ typedef struct stream {
     int refused_retries;
     int trailers_sent;       /* the response's trailer chunk was written */
     int resp_structured;     /* the response head went to the pipe's peer as fields */
+    int up_h2;               /* HTTP/2 upstream: head as fields (uph), body raw, trailers */
+    int req_has_body;        /* content-length > 0 or chunked */
+    header_list uph;         /* HTTP/2 upstream: the request head fields */
+    header_list up_trailers; /* HTTP/2 upstream: the request trailers */
     uint64_t bytes_received, bytes_sent;
     struct timespec start_wall;
     double start, upstream_start;
@@ -350,6 +354,8 @@ static void stream_free(stream *s)
         worker_cluster_release(s->wc);
     buffer_free(&s->pre);
     buffer_free(&s->replay);
+    header_list_free(&s->uph);
+    header_list_free(&s->up_trailers);
     free(s->method_str);
     free(s->path);
     free(s->authority);
@@ -527,26 +533,53 @@ static void random_uuid(worker *w, char *out, size_t outlen)
     copy_str(out, outlen, u);
 }
 
-/* Serializes the request head for the upstream into s->pre/replay. */
+/* Where the upstream request head goes: HTTP/1.1 text, or fields for an
+ * HTTP/2 upstream (no text to parse back). */
+typedef struct {
+    buffer *text;
+    header_list *list;
+} head_out;
+
+static void head_field(head_out *o, const char *name, size_t nl, const char *value, size_t vl)
+{
+    if (o->list) {
+        if (header_list_add_name(o->list, name, nl) == 0)
+            header_list_add_value(o->list, value, vl);
+    } else {
+        header_write(o->text, name, nl, value, vl);
+    }
+}
+
+static void head_field_str(head_out *o, const char *name, const char *value)
+{
+    head_field(o, name, strlen(name), value, strlen(value));
+}
+
+/* The request head for the upstream: HTTP/1.1 text into s->pre/replay,
+ * or, for an HTTP/2 upstream, fields into s->uph (sent by on_pool_ready
+ * on every attempt). */
 static void stream_write_head(stream *s)
 {
     dconn *c = s->dc;
     const header_list *h = &c->hdrs;
     buffer head;
     buffer_init(&head);
-    buffer_append_str(&head, http_method_str((enum http_method)s->method));
-    buffer_append(&head, " ", 1);
-    buffer_append(&head, buffer_start(&c->url), buffer_len(&c->url));
-    buffer_append(&head, " HTTP/1.1\r\n", 11);
+    head_out o = {&head, s->up_h2 ? &s->uph : NULL};
+    if (!s->up_h2) {
+        buffer_append_str(&head, http_method_str((enum http_method)s->method));
+        buffer_append(&head, " ", 1);
+        buffer_append(&head, buffer_start(&c->url), buffer_len(&c->url));
+        buffer_append(&head, " HTTP/1.1\r\n", 11);
+    }
     size_t conn_len = 0;
     const char *conn_val = header_list_get(h, "connection", &conn_len);
     int have_xfp = 0, have_rid = 0;
-    for (size_t i = 0; i < h->n; i++) {
+    for (size_t i = 0; i < c->trailer_start && i < h->n; i++) {
         const char *name = header_name(h, i);
         size_t nl = h->h[i].name_len;
         if (nl == 2 && strncasecmp(name, "te", 2) == 0 &&
             header_te_trailers(header_value(h, i), h->h[i].value_len)) {
-            buffer_append_str(&head, "te: trailers\r\n"); /* the one TE value that passes (gRPC) */
+            head_field(&o, "te", 2, "trailers", 8); /* the one TE value that passes (gRPC) */
             continue;
         }
         if (header_is_hop_by_hop(name, nl, conn_val, conn_len))
@@ -565,33 +598,44 @@ static void stream_write_head(stream *s)
             continue;
         if (nl == 6 && strncasecmp(name, "expect", 6) == 0)
             continue; /* answered here (proxy_100_continue is off, as in Envoy) */
-        header_write(&head, name, nl, header_value(h, i), h->h[i].value_len);
+        head_field(&o, name, nl, header_value(h, i), h->h[i].value_len);
     }
     if (c->cfg->use_remote_address) {
         const char *xff = s->xff;
+        char v[512];
         if (c->peer[0] == '\0') /* formatted on first use */
             format_peer(&c->peer_addr, c->peer, sizeof(c->peer));
         if (xff && *xff)
-            buffer_printf(&head, "x-forwarded-for: %s, %s\r\n", xff, c->peer);
+            snprintf(v, sizeof(v), "%s, %s", xff, c->peer);
         else
-            buffer_printf(&head, "x-forwarded-for: %s\r\n", c->peer);
+            snprintf(v, sizeof(v), "%s", c->peer);
+        head_field_str(&o, "x-forwarded-for", v);
     }
     if (!have_xfp)
-        buffer_append_str(&head, "x-forwarded-proto: http\r\n");
+        head_field(&o, "x-forwarded-proto", 17, "http", 4);
     if (!have_rid && c->cfg->generate_request_id) {
         random_uuid(c->w, s->request_id, sizeof(s->request_id));
-        header_write(&head, "x-request-id", 12, s->request_id, strlen(s->request_id));
+        head_field_str(&o, "x-request-id", s->request_id);
     }
-    if (s->route->timeout_ms)
-    {
-        buffer_append_str(&head, "x-envoy-expected-rq-timeout-ms: ");
-        buffer_append_u64(&head, (unsigned long long)s->route->timeout_ms);
+    if (s->route->timeout_ms) {
+        char v[24];
+        size_t k = sizeof(v), n = 0;
+        char digits[24];
+        unsigned long long t = (unsigned long long)s->route->timeout_ms;
+        do {
+            digits[--k] = (char)('0' + t % 10);
+            t /= 10;
+        } while (t > 0);
+        while (k < sizeof(digits))
+            v[n++] = digits[k++];
+        head_field(&o, "x-envoy-expected-rq-timeout-ms", 30, v, n);
+    }
+    if (!s->up_h2) {
+        if (s->req_chunked)
+            buffer_append_str(&head, "transfer-encoding: chunked\r\n");
         buffer_append(&head, "\r\n", 2);
+        stream_send_up(s, buffer_start(&head), buffer_len(&head));
     }
-    if (s->req_chunked)
-        buffer_append_str(&head, "transfer-encoding: chunked\r\n");
-    buffer_append(&head, "\r\n", 2);
-    stream_send_up(s, buffer_start(&head), buffer_len(&head));
     buffer_free(&head);
 }
 
@@ -603,8 +647,7 @@ static void stream_attempt(stream *s, int want_fresh)
     s->pr.is_head = s->method == HTTP_HEAD;
     s->pr.want_fresh = want_fresh;
     ev_timer_stop(worker_loop(s->dc->w), &s->max_duration); /* the last attempt's */
-    conn_pool_new_request(s->pool, &s->pr,
-                          cluster_config_upstream_http2(s->wc->dc->cfg, s->dc->is_pipe));
+    conn_pool_new_request(s->pool, &s->pr, s->up_h2);
 }
 
 /* A retry replays everything sent so far on a new attempt. */
@@ -669,6 +712,11 @@ static void on_pool_ready(pool_request *r, upconn *c)
     if (max_ms) { /* Envoy arms it when the pool hands over the stream */
         ev_timer_set(&s->max_duration, (double)max_ms / 1000.0, 0.);
         ev_timer_start(worker_loop(s->dc->w), &s->max_duration);
+    }
+    if (s->up_h2 && pool_request_send_head(r, s->method_str, buffer_start(&s->dc->url),
+                                           buffer_len(&s->dc->url), &s->uph, s->req_has_body) != 0) {
+        stream_local_reply(s, 503, BODY_TERMINATION, "UC", NULL); /* cancels the stream */
+        return;
     }
     pool_request_send(r, buffer_start(&s->pre), buffer_len(&s->pre));
     buffer_reset(&s->pre);
@@ -1015,6 +1063,7 @@ static void stream_route(stream *s)
     }
     ev_timer_init(&s->timeout, on_route_timeout, (double)s->route->timeout_ms / 1000.0, 0.);
     s->timeout.data = s;
+    s->up_h2 = cluster_config_upstream_http2(wc->dc->cfg, c->is_pipe);
     stream_write_head(s);
     s->upstream_start = now_mono();
     stream_attempt(s, 0);
@@ -1037,6 +1086,8 @@ static stream *stream_create(dconn *c)
     s->upstream_service_ms = -1;
     buffer_init(&s->pre);
     buffer_init(&s->replay);
+    header_list_init(&s->uph);
+    header_list_init(&s->up_trailers);
     ev_timer_init(&s->timeout, on_route_timeout, 1., 0.);
     s->timeout.data = s;
     ev_timer_init(&s->max_duration, on_max_stream_duration, 1., 0.);
@@ -1099,6 +1150,8 @@ static int on_req_headers_complete(http_parser *p)
     c->trailer_start = c->hdrs.n;
     s->keepalive = http_should_keep_alive(p);
     s->req_chunked = (p->flags & F_CHUNKED) != 0;
+    s->req_has_body = s->req_chunked || (p->content_length > 0 && p->content_length != ULLONG_MAX);
+    s->pr.trailers = &s->up_trailers;
     s->method_str = strdup(http_method_str((enum http_method)p->method));
     s->path = dup_n(buffer_start(&c->url), buffer_len(&c->url));
     s->authority = header_dup(&c->hdrs, "host");
@@ -1131,7 +1184,7 @@ static int on_req_body(http_parser *p, const char *at, size_t n)
     if (s == NULL || s->resp_complete)
         return 0; /* answered already: the body is dropped */
     s->bytes_received += n;
-    if (s->req_chunked) {
+    if (s->req_chunked && !s->up_h2) {
         char sz[24];
         size_t k = chunk_size_line(sz, n);
         stream_send_up(s, sz, k);
@@ -1148,6 +1201,13 @@ static int on_req_body(http_parser *p, const char *at, size_t n)
 static void stream_send_trailers(stream *s)
 {
     const header_list *h = &s->dc->hdrs;
+    if (s->up_h2) { /* the pool sends them as a trailing HEADERS at the end */
+        for (size_t i = s->dc->trailer_start; i < h->n; i++) {
+            if (header_list_add_name(&s->up_trailers, header_name(h, i), h->h[i].name_len) == 0)
+                header_list_add_value(&s->up_trailers, header_value(h, i), h->h[i].value_len);
+        }
+        return;
+    }
     if (h->n <= s->dc->trailer_start) {
         stream_send_up(s, "0\r\n\r\n", 5);
         return;
@@ -1547,6 +1607,9 @@ int hcm_pipe_request(hcm_pipe *p, const char *method, const char *path, size_t p
     hp->http_major = 1;
     hp->http_minor = 1;
     hp->flags = chunked ? F_CHUNKED : 0;
+    size_t cl_len = 0;
+    const char *cl = header_list_get(&c->hdrs, "content-length", &cl_len);
+    hp->content_length = cl ? strtoull(cl, NULL, 10) : chunked ? ULLONG_MAX : 0;
     on_req_headers_complete(hp);
     pipe_after_callbacks(c);
     return 0;

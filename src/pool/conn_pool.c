@@ -93,6 +93,12 @@ void pool_request_cancel(pool_request *r)
         http1_pool_cancel(r);
 }
 
+int pool_request_send_head(pool_request *r, const char *method, const char *path, size_t path_len,
+                           header_list *fields, int has_body)
+{
+    return r->h2 ? h2_stream_request(r->h2, method, path, path_len, fields, has_body) : -1;
+}
+
 int pool_request_send(pool_request *r, const void *data, size_t len)
 {
     if (r->h2)
@@ -111,7 +117,8 @@ void pool_request_end(pool_request *r)
 {
     if (r->conn)
         upconn_request_end(r->conn);
-    /* HTTP/2: the end of the body is seen by the stream's request parser. */
+    else if (r->h2)
+        h2_stream_end(r->h2, r->trailers);
 }
 
 /* HTTP/2: the stream's flow-control window stays closed while paused. */

@@ -38,9 +38,7 @@ struct h2_stream {
     h2conn *conn;
     pool_request *req;        /* NULL once cancelled */
     int32_t id;               /* 0 until HEADERS are submitted */
-    http_parser reqp;         /* parses the router's HTTP/1.1 request */
-    header_list reqh;
-    buffer url;
+    header_list reqh;         /* the request trailers, once the body ended */
     buffer body;              /* request DATA not yet framed */
     int req_eof, data_deferred, has_body;
     size_t req_trailer_start; /* request trailers start at this index of reqh */
@@ -239,7 +237,6 @@ static void stream_free(h2_stream *st)
 {
     header_list_free(&st->reqh);
     header_list_free(&st->resph);
-    buffer_free(&st->url);
     buffer_free(&st->body);
     free(st);
 }
@@ -322,17 +319,16 @@ static int name_is(const char *name, size_t len, const char *want)
 
 /* Builds :method :scheme :authority :path and the regular fields (names
  * lower-cased in place; Host becomes :authority; hop-by-hop dropped). */
-static size_t build_request_nv(h2_stream *st, const http_parser *hp, nghttp2_nv *nv, size_t max)
+static size_t build_request_nv(const char *method, const char *path, size_t path_len,
+                               header_list *h, nghttp2_nv *nv, size_t max)
 {
-    header_list *h = &st->reqh;
-    const char *method = http_method_str((enum http_method)hp->method);
     size_t alen = 0, clen = 0, n = 0;
     const char *authority = header_list_get(h, "host", &alen);
     const char *conn_val = header_list_get(h, "connection", &clen);
     nv[n++] = h2_nv(":method", 7, method, strlen(method));
     nv[n++] = h2_nv(":scheme", 7, "http", 4);
     nv[n++] = h2_nv(":authority", 10, authority ? authority : "", authority ? alen : 0);
-    nv[n++] = h2_nv(":path", 5, buffer_start(&st->url), buffer_len(&st->url));
+    nv[n++] = h2_nv(":path", 5, path, path_len);
     for (size_t i = 0; i < h->n && n < max; i++) {
         char *name = (char *)header_name(h, i);
         size_t nl = h->h[i].name_len;
@@ -350,81 +346,59 @@ static size_t build_request_nv(h2_stream *st, const http_parser *hp, nghttp2_nv 
     return n;
 }
 
-static int on_req_url(http_parser *hp, const char *at, size_t n)
+int h2_stream_request(h2_stream *st, const char *method, const char *path, size_t path_len,
+                      header_list *fields, int has_body)
 {
-    h2_stream *st = hp->data;
-    return buffer_append(&st->url, at, n) == 0 ? 0 : -1;
-}
-
-static int on_req_field(http_parser *hp, const char *at, size_t n)
-{
-    h2_stream *st = hp->data;
-    return header_list_add_name(&st->reqh, at, n) == 0 ? 0 : -1;
-}
-
-static int on_req_value(http_parser *hp, const char *at, size_t n)
-{
-    h2_stream *st = hp->data;
-    return header_list_add_value(&st->reqh, at, n) == 0 ? 0 : -1;
-}
-
-static int on_req_headers_complete(http_parser *hp)
-{
-    h2_stream *st = hp->data;
     h2conn *c = st->conn;
-    nghttp2_nv nv[H2_MAX_REQUEST_FIELDS];
-    size_t n = build_request_nv(st, hp, nv, H2_MAX_REQUEST_FIELDS);
-    st->has_body = (hp->flags & F_CHUNKED) || (hp->content_length > 0 && hp->content_length != ULLONG_MAX);
-    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_request_body};
-    int32_t id = nghttp2_submit_request(c->session, NULL, nv, n, st->has_body ? &prd : NULL, st);
-    if (id < 0)
+    if (st->id > 0)
         return -1;
-    st->id = id;
-    st->req_trailer_start = st->reqh.n;
-    return 0;
-}
-
-static int on_req_body(http_parser *hp, const char *at, size_t n)
-{
-    h2_stream *st = hp->data;
-    return buffer_append(&st->body, at, n) == 0 ? 0 : -1;
-}
-
-static int on_req_complete(http_parser *hp)
-{
-    h2_stream *st = hp->data;
-    st->req_eof = 1;
-    http_parser_pause(hp, 1);
-    return 0;
-}
-
-static const http_parser_settings request_settings = {
-    .on_url = on_req_url,
-    .on_header_field = on_req_field,
-    .on_header_value = on_req_value,
-    .on_headers_complete = on_req_headers_complete,
-    .on_body = on_req_body,
-    .on_message_complete = on_req_complete,
-};
-
-int h2_stream_send(h2_stream *st, const void *data, size_t len)
-{
-    if (st->req_eof || len == 0)
-        return 0;
-    size_t done = http_parser_execute(&st->reqp, &request_settings, data, len);
-    enum http_errno e = HTTP_PARSER_ERRNO(&st->reqp);
-    if (e != HPE_OK && e != HPE_PAUSED) {
-        log_warn("http2 pool: cannot translate the request: %s", http_errno_name(e));
+    nghttp2_nv nv[H2_MAX_REQUEST_FIELDS];
+    size_t n = build_request_nv(method, path, path_len, fields, nv, H2_MAX_REQUEST_FIELDS);
+    st->has_body = has_body;
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_request_body};
+    int32_t id = nghttp2_submit_request(c->session, NULL, nv, n, has_body ? &prd : NULL, st);
+    if (id < 0) {
+        log_warn("http2 pool: cannot submit the request: %s", nghttp2_strerror(id));
         return -1;
     }
-    (void)done;
+    st->id = id;
+    conn_schedule_flush(c);
+    return 0;
+}
+
+/* Request DATA waiting for the window: wake the data provider. */
+static void stream_resume_body(h2_stream *st)
+{
     if (st->id > 0 && st->has_body && st->data_deferred &&
         (buffer_len(&st->body) > 0 || st->req_eof)) {
         st->data_deferred = 0;
         nghttp2_session_resume_data(st->conn->session, st->id);
     }
     conn_schedule_flush(st->conn);
+}
+
+int h2_stream_send(h2_stream *st, const void *data, size_t len)
+{
+    if (st->req_eof || len == 0)
+        return 0;
+    if (buffer_append(&st->body, data, len) != 0)
+        return -1;
+    stream_resume_body(st);
     return 0;
+}
+
+void h2_stream_end(h2_stream *st, const header_list *trailers)
+{
+    if (st->req_eof)
+        return;
+    st->req_eof = 1;
+    header_list_reset(&st->reqh);
+    st->req_trailer_start = 0;
+    for (size_t i = 0; trailers && i < trailers->n; i++) {
+        if (header_list_add_name(&st->reqh, header_name(trailers, i), trailers->h[i].name_len) == 0)
+            header_list_add_value(&st->reqh, header_value(trailers, i), trailers->h[i].value_len);
+    }
+    stream_resume_body(st);
 }
 
 size_t h2_stream_send_buffered(const h2_stream *st) { return buffer_len(&st->body); }
@@ -457,11 +431,8 @@ static void stream_bind(h2conn *c, pool_request *r)
     }
     st->conn = c;
     st->req = r;
-    http_parser_init(&st->reqp, HTTP_REQUEST);
-    st->reqp.data = st;
     header_list_init(&st->reqh);
     header_list_init(&st->resph);
-    buffer_init(&st->url);
     buffer_init(&st->body);
     stream_link(c, st);
     ev_timer_stop(p->loop, &c->timer);
