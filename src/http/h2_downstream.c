@@ -794,7 +794,7 @@ static int conn_start_session(h2d_conn *c)
     }
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_outbound_ack(opt, H2D_MAX_OUTBOUND_ACK);
-    int rc = nghttp2_session_server_new2(&c->session, cbs, c, opt);
+    int rc = nghttp2_session_server_new3(&c->session, cbs, c, opt, h2_mem());
     nghttp2_session_callbacks_del(cbs);
     nghttp2_option_del(opt);
     if (rc != 0)

@@ -78,7 +78,9 @@ typedef struct stream {
     char upstream_host[80];
     char request_id[40];
     /* access log copies */
-    char *method_str, *path, *authority, *user_agent, *xff;
+    const char *method_str; /* static (http_method_str) */
+    /* copies for the access log (NULL without one); xff also for use_remote_address */
+    char *path, *authority, *user_agent, *xff;
 } stream;
 
 struct dconn {
@@ -356,7 +358,6 @@ static void stream_free(stream *s)
     buffer_free(&s->replay);
     header_list_free(&s->uph);
     header_list_free(&s->up_trailers);
-    free(s->method_str);
     free(s->path);
     free(s->authority);
     free(s->user_agent);
@@ -1152,11 +1153,14 @@ static int on_req_headers_complete(http_parser *p)
     s->req_chunked = (p->flags & F_CHUNKED) != 0;
     s->req_has_body = s->req_chunked || (p->content_length > 0 && p->content_length != ULLONG_MAX);
     s->pr.trailers = &s->up_trailers;
-    s->method_str = strdup(http_method_str((enum http_method)p->method));
-    s->path = dup_n(buffer_start(&c->url), buffer_len(&c->url));
-    s->authority = header_dup(&c->hdrs, "host");
-    s->user_agent = header_dup(&c->hdrs, "user-agent");
-    s->xff = header_dup(&c->hdrs, "x-forwarded-for");
+    s->method_str = http_method_str((enum http_method)p->method);
+    if (c->cfg->access_log_path) {
+        s->path = dup_n(buffer_start(&c->url), buffer_len(&c->url));
+        s->authority = header_dup(&c->hdrs, "host");
+        s->user_agent = header_dup(&c->hdrs, "user-agent");
+    }
+    if (c->cfg->access_log_path || c->cfg->use_remote_address)
+        s->xff = header_dup(&c->hdrs, "x-forwarded-for");
     if (buffer_append(&c->url, "", 1) != 0) /* NUL for string use; not counted */
         return -1;
     c->url.tail--;

@@ -780,7 +780,7 @@ static int conn_start_session(h2conn *c)
     }
     /* Windows are returned as the client takes the bytes (backpressure). */
     nghttp2_option_set_no_auto_window_update(opt, 1);
-    int rc = nghttp2_session_client_new2(&c->session, cbs, c, opt);
+    int rc = nghttp2_session_client_new3(&c->session, cbs, c, opt, h2_mem());
     nghttp2_session_callbacks_del(cbs);
     nghttp2_option_del(opt);
     if (rc != 0)

@@ -19,6 +19,7 @@
 
 #include "xdsnode/buffer.h"
 #include "xdsnode/cluster_stats.h"
+#include "xdsnode/h2_common.h"
 #include "xdsnode/hcm.h"
 #include "xdsnode/conn_pool.h"
 #include "xdsnode/log.h"
@@ -409,6 +410,7 @@ static void *worker_main(void *arg)
     worker *w = arg;
     ev_run(w->loop, 0);
     buffer_block_cache_release(); /* the blocks would leak with the thread */
+    h2_mem_release();
     return NULL;
 }
 
