@@ -50,6 +50,9 @@ int buffer_append_str(buffer *b, const char *s);
 /* Appends v in decimal, or in lower-case hex (HTTP/1.1 chunk sizes).
  * Return 0 or -1. */
 int buffer_append_u64(buffer *b, unsigned long long v);
+/* v in decimal into out (at least 20 bytes, not NUL-terminated); returns
+ * the length. */
+size_t format_u64(char *out, unsigned long long v);
 int buffer_append_hex(buffer *b, unsigned long long v);
 /* Appends formatted text (not for per-request hot paths: vsnprintf is
  * slow). Returns 0 or -1. */

@@ -143,6 +143,19 @@ static int append_digits(buffer *b, unsigned long long v, unsigned base)
 
 int buffer_append_u64(buffer *b, unsigned long long v) { return append_digits(b, v, 10); }
 
+size_t format_u64(char *out, unsigned long long v)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp), n = 0;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (i < sizeof(tmp))
+        out[n++] = tmp[i++];
+    return n;
+}
+
 int buffer_append_hex(buffer *b, unsigned long long v) { return append_digits(b, v, 16); }
 
 int buffer_printf(buffer *b, const char *fmt, ...)

@@ -374,16 +374,7 @@ static void pipe_on_response_head(void *ctx, const hcm_response_head *rh)
             name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
         nv[n++] = h2_nv(name, nl, header_value(h, i), h->h[i].value_len);
     }
-    size_t ml = 0;
-    unsigned long long v = rh->service_time_ms;
-    char tmp[24];
-    size_t t = sizeof(tmp);
-    do {
-        tmp[--t] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    while (t < sizeof(tmp))
-        ms[ml++] = tmp[t++];
+    size_t ml = format_u64(ms, rh->service_time_ms);
     nv[n++] = h2_nv("x-envoy-upstream-service-time", 29, ms, ml);
     nv[n++] = h2_nv("server", 6, rh->server, strlen(rh->server));
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_response_body};

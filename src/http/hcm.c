@@ -620,15 +620,7 @@ static void stream_write_head(stream *s)
     }
     if (s->route->timeout_ms) {
         char v[24];
-        size_t k = sizeof(v), n = 0;
-        char digits[24];
-        unsigned long long t = (unsigned long long)s->route->timeout_ms;
-        do {
-            digits[--k] = (char)('0' + t % 10);
-            t /= 10;
-        } while (t > 0);
-        while (k < sizeof(digits))
-            v[n++] = digits[k++];
+        size_t n = format_u64(v, (unsigned long long)s->route->timeout_ms);
         head_field(&o, "x-envoy-expected-rq-timeout-ms", 30, v, n);
     }
     if (!s->up_h2) {
