@@ -165,6 +165,11 @@ Test(buffer, number_helpers_and_growth)
     buffer_append_str(&b, "end");
     cr_assert_eq(buffer_len(&b), strlen("0 18446744073709551615 1f2e end"));
     cr_assert_eq(memcmp(buffer_start(&b), "0 18446744073709551615 1f2e end", buffer_len(&b)), 0);
+    char digits[24];
+    cr_assert_eq(format_u64(digits, 0), 1);
+    cr_assert_eq(digits[0], '0');
+    cr_assert_eq(format_u64(digits, 18446744073709551615ull), 20);
+    cr_assert_eq(memcmp(digits, "18446744073709551615", 20), 0);
     /* past the first (cached) block: the bytes stay in order */
     for (int i = 0; i < 1000; i++)
         buffer_append(&b, "0123456789", 10);
