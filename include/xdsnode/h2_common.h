@@ -28,6 +28,15 @@ size_t h2_trailer_nv(header_list *h, size_t first, nghttp2_nv *nv, size_t max);
  * there was none to send (the caller then ends the stream with DATA). */
 int h2_submit_trailers(nghttp2_session *session, int32_t stream_id, header_list *h, size_t first);
 
+/* A data provider's read: up to `length` bytes of `body` into buf. When
+ * body is empty and `eof` is set the stream ends, with fields
+ * first..trailers->n-1 as a trailing HEADERS if there are any; when body
+ * is empty before eof, *deferred is set and NGHTTP2_ERR_DEFERRED returned
+ * (resume the data when more comes). Returns the bytes copied. */
+ssize_t h2_read_body(nghttp2_session *session, int32_t stream_id, buffer *body, int eof,
+                     header_list *trailers, size_t first, uint8_t *buf, size_t length,
+                     uint32_t *data_flags, int *deferred);
+
 /* Frames are written once this many are queued (and at the end of each
  * pump); above it nghttp2 is not asked for more until the socket drains. */
 #define H2_WRITE_BATCH 65536

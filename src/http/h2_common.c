@@ -32,6 +32,28 @@ int h2_submit_trailers(nghttp2_session *session, int32_t stream_id, header_list 
     return nghttp2_submit_trailer(session, stream_id, nv, n) == 0 ? 0 : -1;
 }
 
+ssize_t h2_read_body(nghttp2_session *session, int32_t stream_id, buffer *body, int eof,
+                     header_list *trailers, size_t first, uint8_t *buf, size_t length,
+                     uint32_t *data_flags, int *deferred)
+{
+    size_t n = buffer_len(body);
+    if (n > length)
+        n = length;
+    if (n > 0) {
+        memcpy(buf, buffer_start(body), n);
+        buffer_consume(body, n);
+    }
+    if (buffer_len(body) == 0 && eof) {
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (trailers->n > first && h2_submit_trailers(session, stream_id, trailers, first) == 0)
+            *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    } else if (n == 0) {
+        *deferred = 1;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    return (ssize_t)n;
+}
+
 long h2_pump(nghttp2_session *session, buffer *wbuf, int fd)
 {
     long written = 0;

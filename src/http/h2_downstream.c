@@ -52,7 +52,6 @@ typedef struct h2d_stream {
     http_parser resp;
     header_list resph;
     size_t resp_trailer_start; /* response trailers start at this index of resph */
-    int resp_headers_done;
     int resp_structured;    /* the head came as fields (hcm_response_head), the body raw */
     int resp_end_after;     /* the response ends once the HCM's queued bytes are taken */
     buffer body;            /* response body not yet framed */
@@ -201,27 +200,15 @@ static ssize_t read_response_body(nghttp2_session *session, int32_t stream_id, u
     (void)stream_id;
     (void)user_data;
     h2d_stream *st = source->ptr;
-    size_t n = buffer_len(&st->body);
-    if (n > length)
-        n = length;
-    if (n > 0) {
-        memcpy(buf, buffer_start(&st->body), n);
-        buffer_consume(&st->body, n);
-    }
-    if (buffer_len(&st->body) == 0 && st->resp_eof) {
-        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-        if (st->resph.n > st->resp_trailer_start &&
-            h2_submit_trailers(st->conn->session, st->id, &st->resph, st->resp_trailer_start) == 0)
-            *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-    } else if (n == 0) {
-        st->data_deferred = 1;
-        return NGHTTP2_ERR_DEFERRED;
-    }
+    ssize_t n = h2_read_body(st->conn->session, st->id, &st->body, st->resp_eof, &st->resph,
+                             st->resp_trailer_start, buf, length, data_flags, &st->data_deferred);
+    if (n < 0)
+        return n;
     if (st->hcm && buffer_len(&st->body) < st->conn->cfg->buffer_limit / 2) {
         st->want_output = 1; /* the HCM may hold more: pull it, outside nghttp2 */
         conn_defer(st->conn);
     }
-    return (ssize_t)n;
+    return n;
 }
 
 static int on_resp_field(http_parser *hp, const char *at, size_t n)
@@ -268,7 +255,6 @@ static int on_resp_headers_complete(http_parser *hp)
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_response_body};
     nghttp2_submit_response(st->conn->session, st->id, nv, n, no_body ? NULL : &prd);
     st->resp_submitted = 1;
-    st->resp_headers_done = 1;
     st->resp_trailer_start = st->resph.n;
     return no_body ? 1 : 0;
 }
@@ -381,7 +367,6 @@ static void pipe_on_response_head(void *ctx, const hcm_response_head *rh)
     nghttp2_submit_response(st->conn->session, st->id, nv, n, rh->no_body ? NULL : &prd);
     st->resp_structured = 1;
     st->resp_submitted = 1;
-    st->resp_headers_done = 1;
     header_list_reset(&st->resph); /* from here on it holds the trailers */
     st->resp_trailer_start = 0;
     if (rh->no_body)

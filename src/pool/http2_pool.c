@@ -41,7 +41,6 @@ struct h2_stream {
     header_list reqh;         /* the request trailers, once the body ended */
     buffer body;              /* request DATA not yet framed */
     int req_eof, data_deferred, has_body;
-    size_t req_trailer_start; /* request trailers start at this index of reqh */
     header_list resph;
     size_t resp_trailer_start;/* response trailers start at this index of resph */
     int status, response_started, response_done, in_trailers;
@@ -291,25 +290,11 @@ static ssize_t read_request_body(nghttp2_session *session, int32_t stream_id, ui
     (void)stream_id;
     (void)user_data;
     h2_stream *st = source->ptr;
-    size_t n = buffer_len(&st->body);
-    if (n > length)
-        n = length;
-    if (n > 0) {
-        memcpy(buf, buffer_start(&st->body), n);
-        buffer_consume(&st->body, n);
-    }
-    if (buffer_len(&st->body) == 0 && st->req_eof) {
-        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-        if (st->reqh.n > st->req_trailer_start &&
-            h2_submit_trailers(st->conn->session, st->id, &st->reqh, st->req_trailer_start) == 0)
-            *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-    } else if (n == 0) {
-        st->data_deferred = 1;
-        return NGHTTP2_ERR_DEFERRED;
-    }
+    ssize_t n = h2_read_body(st->conn->session, st->id, &st->body, st->req_eof, &st->reqh,
+                             0, buf, length, data_flags, &st->data_deferred);
     if (n > 0 && buffer_len(&st->body) == 0 && st->req && st->req->cb->on_drained)
         st->req->cb->on_drained(st->req);
-    return (ssize_t)n;
+    return n;
 }
 
 static int name_is(const char *name, size_t len, const char *want)
@@ -393,7 +378,6 @@ void h2_stream_end(h2_stream *st, const header_list *trailers)
         return;
     st->req_eof = 1;
     header_list_reset(&st->reqh);
-    st->req_trailer_start = 0;
     for (size_t i = 0; trailers && i < trailers->n; i++) {
         if (header_list_add_name(&st->reqh, header_name(trailers, i), trailers->h[i].name_len) == 0)
             header_list_add_value(&st->reqh, header_value(trailers, i), trailers->h[i].value_len);
