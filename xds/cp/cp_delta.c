@@ -211,17 +211,12 @@ static int delta_send(cp_stream *s, cp_type_state *st, const cp_snapshot *snap, 
     resp.resources = ptrs;
     resp.n_removed_resources = b->n_removed;
     resp.removed_resources = b->removed;
-    size_t len = protobuf_c_message_get_packed_size(&resp.base);
-    uint8_t *buf = malloc(len ? len : 1);
+    size_t len;
+    uint8_t *buf = cp_pack(&resp.base, &len);
     if (buf == NULL)
         goto out;
-    protobuf_c_message_pack(&resp.base, buf);
     log_response(s, url, snap->version, st->nonce, b, len);
-    if (cp_stream_note_sent(st, snap->version) != 0) {
-        free(buf);
-        goto out;
-    }
-    rc = s->send(s->send_ctx, buf, len);
+    rc = cp_stream_deliver(s, st, snap->version, buf, len);
 out:
     free(res);
     free(ptrs);

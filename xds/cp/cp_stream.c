@@ -92,6 +92,25 @@ json_t *cp_stream_event(const cp_stream *s, const char *event, const char *type_
     return ev;
 }
 
+uint8_t *cp_pack(const ProtobufCMessage *m, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(*len ? *len : 1);
+    if (buf != NULL)
+        protobuf_c_message_pack(m, buf);
+    return buf;
+}
+
+int cp_stream_deliver(cp_stream *s, cp_type_state *st, const char *version, uint8_t *buf,
+                      size_t len)
+{
+    if (cp_stream_note_sent(st, version) != 0) {
+        free(buf);
+        return -1;
+    }
+    return s->send(s->send_ctx, buf, len);
+}
+
 void cp_stream_log_node(cp_stream *s, json_t *ev, const pb_node *node)
 {
     if (node == NULL || s->node_seen)

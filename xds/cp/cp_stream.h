@@ -121,6 +121,15 @@ void cp_pending_clear(cp_type_state *st);
 /* A response carrying snapshot `version` was just sent on this type (its
  * answer is not known yet). Returns 0, or -1 out of memory. */
 int cp_stream_note_sent(cp_type_state *st, const char *version);
+
+/* A message packed into a malloc'd buffer (*len bytes), or NULL. */
+struct ProtobufCMessage;
+uint8_t *cp_pack(const struct ProtobufCMessage *m, size_t *len);
+/* Notes the response (cp_stream_note_sent) and sends buf, which the
+ * stream's send takes over (freed here if the note fails). Returns what
+ * send returns, or -1. */
+int cp_stream_deliver(cp_stream *s, cp_type_state *st, const char *version, uint8_t *buf,
+                      size_t len);
 /* The client answered the response with `nonce`: recorded if it is the
  * latest one sent on this type. */
 void cp_stream_note_answer(cp_type_state *st, const char *nonce, int nack);
