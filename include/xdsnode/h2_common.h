@@ -22,6 +22,20 @@ static inline nghttp2_nv h2_nv(const char *name, size_t nlen, const char *value,
     return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, nlen, vlen, NGHTTP2_NV_FLAG_NONE};
 }
 
+/* How HPACK should treat a (lower-case) field name: NGHTTP2_NV_FLAG_NO_INDEX
+ * ("literal never indexed", RFC 7541 6.2.3) for fields whose value is new
+ * with almost every message (request and trace ids, service time), since
+ * indexing them churns the dynamic table and makes every later lookup
+ * compare against dozens of stale values, and for credentials
+ * (authorization, RFC 7541 7.1.3); NGHTTP2_NV_FLAG_NONE otherwise. */
+uint8_t h2_field_flags(const char *name, size_t len);
+
+/* A regular field: h2_nv with h2_field_flags. */
+static inline nghttp2_nv h2_nv_field(const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    return (nghttp2_nv){(uint8_t *)name, (uint8_t *)value, nlen, vlen, h2_field_flags(name, nlen)};
+}
+
 /* Fields first..h->n-1 of h (trailers) into nv[0..max): returns how many. */
 size_t h2_trailer_nv(header_list *h, size_t first, nghttp2_nv *nv, size_t max);
 /* Submits them as the stream's trailing HEADERS. Returns 0, or -1 if

@@ -44,14 +44,19 @@ static inline const char *header_value(const header_list *l, size_t i)
  * value and length, or NULL. */
 const char *header_list_get(const header_list *l, const char *name, size_t *len);
 
-/* True for headers a proxy must not forward: Connection, Keep-Alive,
- * Proxy-Connection, Transfer-Encoding, Upgrade, TE, and every name the
- * Connection header lists (connection_value, may be NULL). */
 /* 1 if a TE header value lists the "trailers" token (the only TE value
  * a proxy passes on, as gRPC needs it). */
 int header_te_trailers(const char *value, size_t len);
+/* True for headers a proxy must not forward: Connection, Keep-Alive,
+ * Proxy-Connection, Transfer-Encoding, Upgrade, TE, and every name the
+ * Connection header lists (connection_value, may be NULL). */
 int header_is_hop_by_hop(const char *name, size_t len, const char *connection_value,
                          size_t connection_len);
+
+/* Lower-cases the ASCII letters of p[0..n) in place (eight bytes at a
+ * time; bytes outside A-Z, including non-ASCII ones, are left as they
+ * are). HTTP/2 field names must be lower case. */
+void header_lower(char *p, size_t n);
 
 /* Writes name (lower-cased, as Envoy sends them) ": " value CRLF. */
 int header_write(buffer *out, const char *name, size_t nlen, const char *value, size_t vlen);

@@ -8,6 +8,55 @@
 /* Most trailer fields one HEADERS frame carries. */
 #define H2_MAX_TRAILER_FIELDS 64
 
+static int name_eq(const char *name, const char *want, size_t len)
+{
+    return memcmp(name, want, len) == 0;
+}
+
+uint8_t h2_field_flags(const char *n, size_t len)
+{
+    int volatile_value = 0;
+    switch (len) {
+    case 10:
+        volatile_value = name_eq(n, "tracestate", 10);
+        break;
+    case 11:
+        volatile_value = name_eq(n, "traceparent", 11) || name_eq(n, "x-b3-spanid", 11);
+        break;
+    case 12:
+        volatile_value = name_eq(n, "x-request-id", 12) || name_eq(n, "x-b3-traceid", 12);
+        break;
+    case 13:
+        if (name_eq(n, "authorization", 13))
+            return NGHTTP2_NV_FLAG_NO_INDEX;
+        volatile_value = name_eq(n, "uber-trace-id", 13);
+        break;
+    case 15:
+        volatile_value = name_eq(n, "x-amzn-trace-id", 15);
+        break;
+    case 17:
+        volatile_value = name_eq(n, "x-b3-parentspanid", 17);
+        break;
+    case 18:
+        volatile_value = name_eq(n, "x-datadog-trace-id", 18);
+        break;
+    case 19:
+        if (name_eq(n, "proxy-authorization", 19))
+            return NGHTTP2_NV_FLAG_NO_INDEX;
+        volatile_value = name_eq(n, "x-datadog-parent-id", 19);
+        break;
+    case 21:
+        volatile_value = name_eq(n, "x-cloud-trace-context", 21);
+        break;
+    case 29:
+        volatile_value = name_eq(n, "x-envoy-upstream-service-time", 29);
+        break;
+    default:
+        break;
+    }
+    return volatile_value ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE;
+}
+
 size_t h2_trailer_nv(header_list *h, size_t first, nghttp2_nv *nv, size_t max)
 {
     size_t n = 0;
@@ -16,9 +65,8 @@ size_t h2_trailer_nv(header_list *h, size_t first, nghttp2_nv *nv, size_t max)
         size_t nl = h->h[i].name_len;
         if (nl == 0 || name[0] == ':' || header_is_hop_by_hop(name, nl, NULL, 0))
             continue;
-        for (size_t k = 0; k < nl; k++)
-            name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
-        nv[n++] = h2_nv(name, nl, header_value(h, i), h->h[i].value_len);
+        header_lower(name, nl);
+        nv[n++] = h2_nv_field(name, nl, header_value(h, i), h->h[i].value_len);
     }
     return n;
 }

@@ -244,9 +244,8 @@ static int on_resp_headers_complete(http_parser *hp)
         size_t nl = h->h[i].name_len;
         if (header_is_hop_by_hop(name, nl, conn_val, clen))
             continue;
-        for (size_t k = 0; k < nl; k++)
-            name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
-        nv[n++] = h2_nv(name, nl, header_value(h, i), h->h[i].value_len);
+        header_lower(name, nl);
+        nv[n++] = h2_nv_field(name, nl, header_value(h, i), h->h[i].value_len);
     }
     /* No body at all (HEAD, 204, 304, content-length 0): END_STREAM on
      * HEADERS, as a gRPC trailers-only response needs. */
@@ -356,12 +355,11 @@ static void pipe_on_response_head(void *ctx, const hcm_response_head *rh)
         if (nl == 0 || name[0] == ':' || header_is_hop_by_hop(name, nl, conn_val, clen) ||
             (nl == 6 && strncasecmp(name, "server", 6) == 0))
             continue;
-        for (size_t k = 0; k < nl; k++)
-            name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
-        nv[n++] = h2_nv(name, nl, header_value(h, i), h->h[i].value_len);
+        header_lower(name, nl);
+        nv[n++] = h2_nv_field(name, nl, header_value(h, i), h->h[i].value_len);
     }
     size_t ml = format_u64(ms, rh->service_time_ms);
-    nv[n++] = h2_nv("x-envoy-upstream-service-time", 29, ms, ml);
+    nv[n++] = h2_nv_field("x-envoy-upstream-service-time", 29, ms, ml);
     nv[n++] = h2_nv("server", 6, rh->server, strlen(rh->server));
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_response_body};
     nghttp2_submit_response(st->conn->session, st->id, nv, n, rh->no_body ? NULL : &prd);
@@ -779,6 +777,7 @@ static int conn_start_session(h2d_conn *c)
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, c->cfg->h2_max_concurrent_streams},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, c->cfg->h2_initial_stream_window_size},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, c->cfg->max_request_headers_bytes},
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     return nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0]));
 }

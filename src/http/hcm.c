@@ -516,21 +516,32 @@ static uint64_t worker_random(worker *w)
     return lb_random(&rng);
 }
 
-static void random_uuid(worker *w, char *out, size_t outlen)
+/* v as 16 lower-case hex digits into p. */
+static void hex16(char *p, uint64_t v)
 {
     static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        p[i] = hex[v & 15];
+}
+
+static void random_uuid(worker *w, char *out, size_t outlen)
+{
     uint64_t a = worker_random(w), b = worker_random(w);
     a = (a & ~0xF000ull) | 0x4000ull;                   /* version 4 */
     b = (b & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull; /* variant 10 */
-    char u[37];
-    size_t k = 0;
-    for (int i = 0; i < 32; i++) { /* 8-4-4-4-12 hex digits of a then b */
-        if (i == 8 || i == 12 || i == 16 || i == 20)
-            u[k++] = '-';
-        uint64_t v = i < 16 ? a : b;
-        u[k++] = hex[(v >> (60 - 4 * (i % 16))) & 15];
-    }
-    u[k] = '\0';
+    char d[32], u[37];
+    hex16(d, a);
+    hex16(d + 16, b);
+    memcpy(u, d, 8); /* 8-4-4-4-12 */
+    u[8] = '-';
+    memcpy(u + 9, d + 8, 4);
+    u[13] = '-';
+    memcpy(u + 14, d + 12, 4);
+    u[18] = '-';
+    memcpy(u + 19, d + 16, 4);
+    u[23] = '-';
+    memcpy(u + 24, d + 20, 12);
+    u[36] = '\0';
     copy_str(out, outlen, u);
 }
 

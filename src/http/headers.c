@@ -102,8 +102,10 @@ int header_list_add_value(header_list *l, const char *p, size_t n)
 const char *header_list_get(const header_list *l, const char *name, size_t *len)
 {
     size_t nl = strlen(name);
+    int first = name[0] | 0x20;
     for (size_t i = 0; i < l->n; i++) {
-        if (l->h[i].name_len == nl && strncasecmp(header_name(l, i), name, nl) == 0) {
+        const char *hn = header_name(l, i);
+        if (l->h[i].name_len == nl && (hn[0] | 0x20) == first && strncasecmp(hn, name, nl) == 0) {
             if (len)
                 *len = l->h[i].value_len;
             return header_value(l, i);
@@ -138,17 +140,49 @@ int header_te_trailers(const char *value, size_t len)
 int header_is_hop_by_hop(const char *name, size_t len, const char *connection_value,
                          size_t connection_len)
 {
-    static const struct {
-        const char *name;
-        size_t len;
-    } fixed[] = {{"connection", 10}, {"keep-alive", 10}, {"proxy-connection", 16},
-                 {"transfer-encoding", 17}, {"upgrade", 7}, {"te", 2}};
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        if (fixed[i].len == len && (name[0] | 0x20) == fixed[i].name[0] &&
-            strncasecmp(fixed[i].name, name, len) == 0)
-            return 1;
+    const char *fixed = NULL; /* the one hop-by-hop name of this length, if any */
+    switch (len) {
+    case 2:
+        fixed = "te";
+        break;
+    case 7:
+        fixed = "upgrade";
+        break;
+    case 10:
+        fixed = (name[0] | 0x20) == 'c' ? "connection" : "keep-alive";
+        break;
+    case 16:
+        fixed = "proxy-connection";
+        break;
+    case 17:
+        fixed = "transfer-encoding";
+        break;
+    default:
+        break;
     }
+    if (fixed && (name[0] | 0x20) == fixed[0] && strncasecmp(fixed, name, len) == 0)
+        return 1;
     return connection_value && token_listed(name, len, connection_value, connection_len);
+}
+
+void header_lower(char *p, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        uint64_t h = w & ~high;                       /* each byte below 0x80: no carries */
+        uint64_t ge_a = h + (0x80 - 'A') * ones;      /* high bit: byte >= 'A' */
+        uint64_t gt_z = h + (0x80 - 'Z' - 1) * ones;  /* high bit: byte > 'Z' */
+        uint64_t upper = ge_a & ~gt_z & ~w & high;    /* ASCII A-Z only */
+        if (upper) {
+            w |= upper >> 2; /* 0x80 >> 2 == 0x20, the case bit */
+            memcpy(p + i, &w, 8);
+        }
+    }
+    for (; i < n; i++)
+        p[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
 }
 
 int header_write(buffer *out, const char *name, size_t nlen, const char *value, size_t vlen)

@@ -324,9 +324,8 @@ static size_t build_request_nv(const char *method, const char *path, size_t path
         }
         if (name_is(name, nl, "host") || header_is_hop_by_hop(name, nl, conn_val, clen))
             continue;
-        for (size_t k = 0; k < nl; k++)
-            name[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
-        nv[n++] = h2_nv(name, nl, header_value(h, i), h->h[i].value_len);
+        header_lower(name, nl);
+        nv[n++] = h2_nv_field(name, nl, header_value(h, i), h->h[i].value_len);
     }
     return n;
 }
@@ -773,6 +772,7 @@ static int conn_start_session(h2conn *c)
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, o->initial_stream_window_size},
         {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, o->hpack_table_size},
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0)
         return -1;

@@ -187,3 +187,20 @@ Test(buffer, number_helpers_and_growth)
         buffer_free(&c);
     }
 }
+
+Test(headers, lower_ascii_letters_only)
+{
+    char s[] = "X-Forwarded-FOR:AZaz@[`{\x80\xc3\x89 Content-Type";
+    header_lower(s, sizeof(s) - 1);
+    cr_assert_str_eq(s, "x-forwarded-for:azaz@[`{\x80\xc3\x89 content-type");
+    for (size_t len = 0; len <= 20; len++) { /* every tail length */
+        char t[24], want[24];
+        for (size_t i = 0; i < len; i++) {
+            t[i] = (char)('A' + (i * 7) % 26);
+            want[i] = (char)('a' + (i * 7) % 26);
+        }
+        t[len] = want[len] = '\0';
+        header_lower(t, len);
+        cr_assert_str_eq(t, want, "length %zu", len);
+    }
+}
