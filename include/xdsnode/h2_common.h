@@ -59,12 +59,8 @@ ssize_t h2_read_body(nghttp2_session *session, int32_t stream_id, buffer *body, 
  * -1 on a session or socket error. */
 long h2_pump(nghttp2_session *session, buffer *wbuf, int fd);
 
-/* nghttp2's allocator for worker sessions: small blocks (up to 2 KiB)
- * come from per-thread caches, since a session allocates a dozen per
- * stream (plain malloc when built with AddressSanitizer, so it still
- * sees every block). A thread that used it calls h2_mem_release before
- * it exits. */
+/* nghttp2's allocator for worker sessions: wmem (wmem.h), since a
+ * session allocates a dozen small blocks per stream. */
 nghttp2_mem *h2_mem(void);
-void h2_mem_release(void);
 
 #endif

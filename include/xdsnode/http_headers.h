@@ -31,6 +31,9 @@ void header_list_reset(header_list *l);
 /* Feed http-parser's on_header_field / on_header_value pieces. */
 int header_list_add_name(header_list *l, const char *p, size_t n);
 int header_list_add_value(header_list *l, const char *p, size_t n);
+/* Adds a whole field (name and value must not point into l). Returns 0,
+ * or -1 on allocation failure. */
+int header_list_add(header_list *l, const char *name, size_t nl, const char *value, size_t vl);
 
 static inline const char *header_name(const header_list *l, size_t i)
 {

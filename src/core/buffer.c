@@ -90,7 +90,7 @@ void buffer_free(buffer *b)
 
 void buffer_reset(buffer *b) { b->head = b->tail = 0; }
 
-static int buffer_reserve(buffer *b, size_t n)
+int buffer_reserve(buffer *b, size_t n)
 {
     if (b->cap - b->tail >= n)
         return 0;

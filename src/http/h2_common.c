@@ -1,5 +1,6 @@
 /* h2_common.c: shared HTTP/2 helpers (h2_common.h). */
 #include "xdsnode/h2_common.h"
+#include "xdsnode/wmem.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -129,103 +130,34 @@ long h2_pump(nghttp2_session *session, buffer *wbuf, int fd)
 
 /* --- allocator ------------------------------------------------------------- */
 
-/* Blocks of 64 << k bytes for k < H2_MEM_CLASSES, each with a 16-byte
- * header (requested size, class) that keeps the payload 16-aligned. */
-#define H2_MEM_CLASSES 6
-#define H2_MEM_CACHE 1024
-#define H2_MEM_HDR 16
-#define H2_MEM_NO_CLASS ((size_t)-1)
-
-static _Thread_local struct {
-    void *free[H2_MEM_CACHE];
-    size_t n;
-} mem_cache[H2_MEM_CLASSES];
-
-static size_t mem_class(size_t need)
-{
-#ifdef __SANITIZE_ADDRESS__
-    (void)need;
-    return H2_MEM_NO_CLASS;
-#else
-    for (size_t k = 0; k < H2_MEM_CLASSES; k++) {
-        if (need <= ((size_t)64 << k))
-            return k;
-    }
-    return H2_MEM_NO_CLASS;
-#endif
-}
-
 static void *mem_malloc(size_t size, void *ud)
 {
     (void)ud;
-    size_t k = mem_class(size + H2_MEM_HDR);
-    char *p;
-    if (k != H2_MEM_NO_CLASS)
-        p = mem_cache[k].n > 0 ? mem_cache[k].free[--mem_cache[k].n] : malloc((size_t)64 << k);
-    else
-        p = malloc(size + H2_MEM_HDR);
-    if (p == NULL)
-        return NULL;
-    ((size_t *)p)[0] = size;
-    ((size_t *)p)[1] = k;
-    return p + H2_MEM_HDR;
+    return wmem_alloc(size);
 }
 
 static void mem_free(void *ptr, void *ud)
 {
     (void)ud;
-    if (ptr == NULL)
-        return;
-    char *p = (char *)ptr - H2_MEM_HDR;
-    size_t k = ((size_t *)p)[1];
-    if (k != H2_MEM_NO_CLASS && mem_cache[k].n < H2_MEM_CACHE)
-        mem_cache[k].free[mem_cache[k].n++] = p;
-    else
-        free(p);
+    wmem_free(ptr);
 }
 
 static void *mem_calloc(size_t n, size_t size, void *ud)
 {
+    (void)ud;
     if (size != 0 && n > SIZE_MAX / size)
         return NULL;
-    void *p = mem_malloc(n * size, ud);
-    if (p)
-        memset(p, 0, n * size);
-    return p;
+    return wmem_calloc(n * size);
 }
 
 static void *mem_realloc(void *ptr, size_t size, void *ud)
 {
-    if (ptr == NULL)
-        return mem_malloc(size, ud);
-    if (size == 0) {
-        mem_free(ptr, ud);
-        return NULL;
-    }
-    size_t *h = (size_t *)((char *)ptr - H2_MEM_HDR);
-    size_t room = h[1] != H2_MEM_NO_CLASS ? ((size_t)64 << h[1]) - H2_MEM_HDR : h[0];
-    if (size <= room) {
-        h[0] = size;
-        return ptr;
-    }
-    void *q = mem_malloc(size, ud);
-    if (q == NULL)
-        return NULL;
-    memcpy(q, ptr, h[0] < size ? h[0] : size);
-    mem_free(ptr, ud);
-    return q;
+    (void)ud;
+    return wmem_realloc(ptr, size);
 }
 
 nghttp2_mem *h2_mem(void)
 {
     static nghttp2_mem mem = {NULL, mem_malloc, mem_free, mem_calloc, mem_realloc};
     return &mem;
-}
-
-void h2_mem_release(void)
-{
-    for (size_t k = 0; k < H2_MEM_CLASSES; k++) {
-        while (mem_cache[k].n > 0)
-            free(mem_cache[k].free[--mem_cache[k].n]);
-    }
 }

@@ -1,5 +1,6 @@
 /* h2_downstream.c: HTTP/2 downstream connections over the HCM (h2_downstream.h). */
 #include "xdsnode/h2_downstream.h"
+#include "xdsnode/wmem.h"
 
 #include <errno.h>
 #include <http_parser.h>
@@ -130,8 +131,7 @@ static void status_digits(char *out, unsigned code)
 
 static void add_field(header_list *l, const char *name, size_t nlen, const char *value, size_t vlen)
 {
-    if (header_list_add_name(l, name, nlen) == 0)
-        header_list_add_value(l, value, vlen);
+    header_list_add(l, name, nlen, value, vlen);
 }
 
 static void stream_free(h2d_stream *st)
@@ -154,20 +154,15 @@ static void stream_free(h2d_stream *st)
     buffer_free(&st->out);
     buffer_free(&st->body);
     header_list_free(&st->resph);
-    free(st->method);
-    free(st->path);
-    free(st->authority);
-    free(st);
+    wmem_free(st->method);
+    wmem_free(st->path);
+    wmem_free(st->authority);
+    wmem_free(st);
 }
 
 static char *dup_n(const uint8_t *p, size_t n)
 {
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, p, n);
-        d[n] = '\0';
-    }
-    return d;
+    return wmem_strndup((const char *)p, n);
 }
 
 /* Gives queued body bytes, then the end of the request, to the HCM and
@@ -456,7 +451,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     h2d_conn *c = user_data;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
-    h2d_stream *st = calloc(1, sizeof(*st));
+    h2d_stream *st = wmem_calloc(sizeof(*st));
     if (st == NULL)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     st->conn = c;

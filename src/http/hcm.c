@@ -1,5 +1,6 @@
 /* hcm.c: downstream HTTP/1.1 connections, routing and the upstream request (hcm.h). */
 #include "xdsnode/hcm.h"
+#include "xdsnode/wmem.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -328,12 +329,7 @@ static void stream_write_down(stream *s, const void *p, size_t n)
 
 static char *dup_n(const char *p, size_t n)
 {
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, p, n);
-        d[n] = '\0';
-    }
-    return d;
+    return wmem_strndup(p, n);
 }
 
 static char *header_dup(const header_list *h, const char *name)
@@ -358,11 +354,11 @@ static void stream_free(stream *s)
     buffer_free(&s->replay);
     header_list_free(&s->uph);
     header_list_free(&s->up_trailers);
-    free(s->path);
-    free(s->authority);
-    free(s->user_agent);
-    free(s->xff);
-    free(s);
+    wmem_free(s->path);
+    wmem_free(s->authority);
+    wmem_free(s->user_agent);
+    wmem_free(s->xff);
+    wmem_free(s);
 }
 
 static void stream_access_log(stream *s)
@@ -555,8 +551,7 @@ typedef struct {
 static void head_field(head_out *o, const char *name, size_t nl, const char *value, size_t vl)
 {
     if (o->list) {
-        if (header_list_add_name(o->list, name, nl) == 0)
-            header_list_add_value(o->list, value, vl);
+        header_list_add(o->list, name, nl, value, vl);
     } else {
         header_write(o->text, name, nl, value, vl);
     }
@@ -1077,7 +1072,7 @@ static void stream_route(stream *s)
 
 static stream *stream_create(dconn *c)
 {
-    stream *s = calloc(1, sizeof(*s));
+    stream *s = wmem_calloc(sizeof(*s));
     if (s == NULL)
         return NULL;
     s->dc = c;
@@ -1210,8 +1205,8 @@ static void stream_send_trailers(stream *s)
     const header_list *h = &s->dc->hdrs;
     if (s->up_h2) { /* the pool sends them as a trailing HEADERS at the end */
         for (size_t i = s->dc->trailer_start; i < h->n; i++) {
-            if (header_list_add_name(&s->up_trailers, header_name(h, i), h->h[i].name_len) == 0)
-                header_list_add_value(&s->up_trailers, header_value(h, i), h->h[i].value_len);
+            header_list_add(&s->up_trailers, header_name(h, i), h->h[i].name_len,
+                            header_value(h, i), h->h[i].value_len);
         }
         return;
     }
@@ -1471,7 +1466,7 @@ static void dconn_close(dconn *c)
     buffer_free(&c->url);
     buffer_free(&c->in);
     buffer_free(&c->out);
-    free(c);
+    wmem_free(c);
 }
 
 static void dconn_close_link(worker_conn *l) { dconn_close((dconn *)l); }
@@ -1501,7 +1496,7 @@ static void format_peer(const struct sockaddr_storage *peer, char *out, size_t l
 static dconn *dconn_new(worker *w, const listener_config *cfg, int fd,
                         const struct sockaddr_storage *peer)
 {
-    dconn *c = calloc(1, sizeof(*c));
+    dconn *c = wmem_calloc(sizeof(*c));
     if (c == NULL)
         return NULL;
     c->w = w;
@@ -1639,8 +1634,8 @@ int hcm_pipe_end(hcm_pipe *p, const header_list *trailers)
     if (c->read_blocked || c->closing || c->lingering || c->s == NULL)
         return -1;
     for (size_t i = 0; trailers && i < trailers->n; i++) {
-        if (header_list_add_name(&c->hdrs, header_name(trailers, i), trailers->h[i].name_len) != 0 ||
-            header_list_add_value(&c->hdrs, header_value(trailers, i), trailers->h[i].value_len) != 0)
+        if (header_list_add(&c->hdrs, header_name(trailers, i), trailers->h[i].name_len,
+                            header_value(trailers, i), trailers->h[i].value_len) != 0)
             break;
     }
     c->in_parser = 1;

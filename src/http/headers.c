@@ -86,6 +86,28 @@ int header_list_add_name(header_list *l, const char *p, size_t n)
     return append_piece(l, &l->h[l->n - 1].name_len, p, n);
 }
 
+int header_list_add(header_list *l, const char *name, size_t nl, const char *value, size_t vl)
+{
+    if (nl > UINT32_MAX / 2 || vl > UINT32_MAX / 2)
+        return -1;
+    if ((l->n == l->cap && header_list_grow(l) != 0) || buffer_reserve(&l->data, nl + vl + 2) != 0)
+        return -1;
+    header_entry *e = &l->h[l->n++];
+    e->name_off = (uint32_t)buffer_len(&l->data);
+    e->name_len = (uint32_t)nl;
+    e->value_off = e->name_off + (uint32_t)nl + 1;
+    e->value_len = (uint32_t)vl;
+    char *d = l->data.data + l->data.tail; /* name NUL value NUL, as the pieces give */
+    memcpy(d, name, nl);
+    d[nl] = '\0';
+    memcpy(d + nl + 1, value, vl);
+    d[nl + 1 + vl] = '\0';
+    l->data.tail += nl + vl + 2;
+    l->in_value = 1;
+    l->bytes += nl + vl;
+    return 0;
+}
+
 int header_list_add_value(header_list *l, const char *p, size_t n)
 {
     if (l->n == 0)
@@ -165,6 +187,12 @@ int header_is_hop_by_hop(const char *name, size_t len, const char *connection_va
     return connection_value && token_listed(name, len, connection_value, connection_len);
 }
 
+/* SWAR: the high bit of each byte of the result is set where w holds an
+ * ASCII upper-case letter (bytes are kept below 0x80 so nothing carries). */
+#define UPPER_MASK(T, w)                                                                  \
+    ((((w) & (T) ~(high)) + (T)((0x80 - 'A') * ones)) &                                   \
+     ~(((w) & (T) ~(high)) + (T)((0x80 - 'Z' - 1) * ones)) & ~(w) & (T)(high))
+
 void header_lower(char *p, size_t n)
 {
     const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
@@ -172,17 +200,26 @@ void header_lower(char *p, size_t n)
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
-        uint64_t h = w & ~high;                       /* each byte below 0x80: no carries */
-        uint64_t ge_a = h + (0x80 - 'A') * ones;      /* high bit: byte >= 'A' */
-        uint64_t gt_z = h + (0x80 - 'Z' - 1) * ones;  /* high bit: byte > 'Z' */
-        uint64_t upper = ge_a & ~gt_z & ~w & high;    /* ASCII A-Z only */
+        uint64_t upper = UPPER_MASK(uint64_t, w);
         if (upper) {
             w |= upper >> 2; /* 0x80 >> 2 == 0x20, the case bit */
             memcpy(p + i, &w, 8);
         }
     }
-    for (; i < n; i++)
-        p[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+    if (i + 4 <= n) {
+        uint32_t w;
+        memcpy(&w, p + i, 4);
+        uint32_t upper = UPPER_MASK(uint32_t, w);
+        if (upper) {
+            w |= upper >> 2;
+            memcpy(p + i, &w, 4);
+        }
+        i += 4;
+    }
+    for (; i < n; i++) {
+        if ((unsigned char)(p[i] - 'A') < 26)
+            p[i] = (char)(p[i] + 32);
+    }
 }
 
 int header_write(buffer *out, const char *name, size_t nlen, const char *value, size_t vlen)

@@ -1,5 +1,6 @@
 /* http2_pool.c: HTTP/2 upstream connection pool per worker per host (http2_pool.h). */
 #include "xdsnode/http2_pool.h"
+#include "xdsnode/wmem.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -237,7 +238,7 @@ static void stream_free(h2_stream *st)
     header_list_free(&st->reqh);
     header_list_free(&st->resph);
     buffer_free(&st->body);
-    free(st);
+    wmem_free(st);
 }
 
 /* Unbinds st's request and hands back its counters. */
@@ -378,8 +379,8 @@ void h2_stream_end(h2_stream *st, const header_list *trailers)
     st->req_eof = 1;
     header_list_reset(&st->reqh);
     for (size_t i = 0; trailers && i < trailers->n; i++) {
-        if (header_list_add_name(&st->reqh, header_name(trailers, i), trailers->h[i].name_len) == 0)
-            header_list_add_value(&st->reqh, header_value(trailers, i), trailers->h[i].value_len);
+        header_list_add(&st->reqh, header_name(trailers, i), trailers->h[i].name_len,
+                        header_value(trailers, i), trailers->h[i].value_len);
     }
     stream_resume_body(st);
 }
@@ -406,7 +407,7 @@ const char *h2_stream_host_name(const h2_stream *st) { return st->conn->pool->ho
 static void stream_bind(h2conn *c, pool_request *r)
 {
     http2_pool *p = c->pool;
-    h2_stream *st = calloc(1, sizeof(*st));
+    h2_stream *st = wmem_calloc(sizeof(*st));
     if (st == NULL) {
         cb_release(&pool_cluster(p)->cb, r->priority, CB_REQUESTS);
         r->cb->on_failure(r, POOL_FAIL_CONNECT, CB_CONNECTIONS);
@@ -468,8 +469,7 @@ static int on_h2_header(nghttp2_session *session, const nghttp2_frame *frame, co
         st->status = atoi((const char *)value);
         return 0;
     }
-    if (header_list_add_name(&st->resph, (const char *)name, namelen) != 0 ||
-        header_list_add_value(&st->resph, (const char *)value, valuelen) != 0)
+    if (header_list_add(&st->resph, (const char *)name, namelen, (const char *)value, valuelen) != 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     return 0;
 }

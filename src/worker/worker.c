@@ -20,6 +20,7 @@
 #include "xdsnode/buffer.h"
 #include "xdsnode/cluster_stats.h"
 #include "xdsnode/h2_common.h"
+#include "xdsnode/wmem.h"
 #include "xdsnode/hcm.h"
 #include "xdsnode/conn_pool.h"
 #include "xdsnode/log.h"
@@ -410,7 +411,7 @@ static void *worker_main(void *arg)
     worker *w = arg;
     ev_run(w->loop, 0);
     buffer_block_cache_release(); /* the blocks would leak with the thread */
-    h2_mem_release();
+    wmem_release();
     return NULL;
 }
 

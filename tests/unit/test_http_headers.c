@@ -204,3 +204,28 @@ Test(headers, lower_ascii_letters_only)
         cr_assert_str_eq(t, want, "length %zu", len);
     }
 }
+
+Test(headers, whole_fields_mix_with_pieces)
+{
+    header_list l;
+    header_list_init(&l);
+    cr_assert_eq(header_list_add(&l, "a", 1, "1", 1), 0);
+    header_list_add_name(&l, "B", 1); /* a piece after a whole field starts a new one */
+    header_list_add_value(&l, "2", 1);
+    cr_assert_eq(header_list_add(&l, "c", 1, "", 0), 0);
+    char big[3000];
+    memset(big, 'v', sizeof(big));
+    for (int i = 0; i < 100; i++) /* grows the entries and the text */
+        cr_assert_eq(header_list_add(&l, "x-many", 6, big, sizeof(big)), 0);
+    cr_assert_eq(l.n, 103);
+    size_t n;
+    cr_assert_str_eq(header_list_get(&l, "a", &n), "1");
+    cr_assert_str_eq(header_list_get(&l, "b", &n), "2");
+    cr_assert_str_eq(header_list_get(&l, "c", &n), "");
+    cr_assert_eq(n, 0);
+    cr_assert_eq(l.h[102].value_len, sizeof(big));
+    cr_assert_str_eq(header_name(&l, 102), "x-many");
+    cr_assert_eq(header_value(&l, 102)[sizeof(big)], '\0');
+    cr_assert_eq(l.bytes, 1 + 1 + 1 + 1 + 1 + 100 * (6 + sizeof(big)));
+    header_list_free(&l);
+}
