@@ -47,7 +47,11 @@ static inline int buffer_append(buffer *b, const void *p, size_t n)
 }
 /* Makes room for n more bytes after the tail (queued bytes may move to
  * the front). Returns 0, or -1 on allocation failure. */
-int buffer_reserve(buffer *b, size_t n);
+int buffer_reserve_grow(buffer *b, size_t n);
+static inline int buffer_reserve(buffer *b, size_t n)
+{
+    return n <= b->cap - b->tail ? 0 : buffer_reserve_grow(b, n);
+}
 /* Appends a NUL-terminated string. Returns 0 or -1. */
 int buffer_append_str(buffer *b, const char *s);
 /* Appends v in decimal, or in lower-case hex (HTTP/1.1 chunk sizes).

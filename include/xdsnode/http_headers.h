@@ -22,18 +22,23 @@ typedef struct {
     header_entry *h;
     size_t n, cap;
     int in_value;  /* last piece was a value */
+    int mixed_case; /* a name may hold upper-case letters (HTTP/1.1 pieces) */
     size_t bytes;  /* total bytes of names and values seen */
 } header_list;
 
 void header_list_init(header_list *l);
 void header_list_free(header_list *l);
 void header_list_reset(header_list *l);
-/* Feed http-parser's on_header_field / on_header_value pieces. */
+/* Feed http-parser's on_header_field / on_header_value pieces (the
+ * list is then mixed_case). */
 int header_list_add_name(header_list *l, const char *p, size_t n);
 int header_list_add_value(header_list *l, const char *p, size_t n);
-/* Adds a whole field (name and value must not point into l). Returns 0,
- * or -1 on allocation failure. */
+/* Adds a whole field whose name is lower case (an HTTP/2 field, which
+ * nghttp2 has checked, or a literal); name and value must not point into
+ * l. Returns 0, or -1 on allocation failure. */
 int header_list_add(header_list *l, const char *name, size_t nl, const char *value, size_t vl);
+/* Adds field i of src (not l) to l; l becomes mixed_case if src is. */
+int header_list_add_field(header_list *l, const header_list *src, size_t i);
 
 static inline const char *header_name(const header_list *l, size_t i)
 {

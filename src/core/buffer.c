@@ -90,7 +90,7 @@ void buffer_free(buffer *b)
 
 void buffer_reset(buffer *b) { b->head = b->tail = 0; }
 
-int buffer_reserve(buffer *b, size_t n)
+int buffer_reserve_grow(buffer *b, size_t n)
 {
     if (b->cap - b->tail >= n)
         return 0;
@@ -121,7 +121,7 @@ int buffer_append_grow(buffer *b, const void *p, size_t n)
 {
     if (n == 0)
         return 0;
-    if (buffer_reserve(b, n) != 0)
+    if (buffer_reserve_grow(b, n) != 0)
         return -1;
     memcpy(b->data + b->tail, p, n);
     b->tail += n;

@@ -66,7 +66,8 @@ size_t h2_trailer_nv(header_list *h, size_t first, nghttp2_nv *nv, size_t max)
         size_t nl = h->h[i].name_len;
         if (nl == 0 || name[0] == ':' || header_is_hop_by_hop(name, nl, NULL, 0))
             continue;
-        header_lower(name, nl);
+        if (h->mixed_case)
+            header_lower(name, nl);
         nv[n++] = h2_nv_field(name, nl, header_value(h, i), h->h[i].value_len);
     }
     return n;

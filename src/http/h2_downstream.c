@@ -239,7 +239,8 @@ static int on_resp_headers_complete(http_parser *hp)
         size_t nl = h->h[i].name_len;
         if (header_is_hop_by_hop(name, nl, conn_val, clen))
             continue;
-        header_lower(name, nl);
+        if (h->mixed_case)
+            header_lower(name, nl);
         nv[n++] = h2_nv_field(name, nl, header_value(h, i), h->h[i].value_len);
     }
     /* No body at all (HEAD, 204, 304, content-length 0): END_STREAM on
@@ -350,7 +351,8 @@ static void pipe_on_response_head(void *ctx, const hcm_response_head *rh)
         if (nl == 0 || name[0] == ':' || header_is_hop_by_hop(name, nl, conn_val, clen) ||
             (nl == 6 && strncasecmp(name, "server", 6) == 0))
             continue;
-        header_lower(name, nl);
+        if (h->mixed_case)
+            header_lower(name, nl);
         nv[n++] = h2_nv_field(name, nl, header_value(h, i), h->h[i].value_len);
     }
     size_t ml = format_u64(ms, rh->service_time_ms);
@@ -371,8 +373,7 @@ static void pipe_on_response_trailers(void *ctx, const header_list *h, size_t fi
 {
     h2d_stream *st = ctx;
     for (size_t i = first; i < h->n; i++)
-        add_field(&st->resph, header_name(h, i), h->h[i].name_len, header_value(h, i),
-                  h->h[i].value_len);
+        header_list_add_field(&st->resph, h, i);
 }
 
 static void pipe_on_response_end(void *ctx, size_t queued)

@@ -512,12 +512,20 @@ static uint64_t worker_random(worker *w)
     return lb_random(&rng);
 }
 
-/* v as 16 lower-case hex digits into p. */
+/* v as 16 lower-case hex digits into p, a byte (two digits) at a time. */
 static void hex16(char *p, uint64_t v)
 {
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 15; i >= 0; i--, v >>= 4)
-        p[i] = hex[v & 15];
+    static const char pairs[] = /* "00" "01" ... "ff" */
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+        "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+        "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+        "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+        "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+        "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+        "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+        "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+    for (int i = 14; i >= 0; i -= 2, v >>= 8)
+        memcpy(p + i, pairs + 2 * (v & 0xff), 2);
 }
 
 static void random_uuid(worker *w, char *out, size_t outlen)
@@ -572,6 +580,7 @@ static void stream_write_head(stream *s)
     buffer head;
     buffer_init(&head);
     head_out o = {&head, s->up_h2 ? &s->uph : NULL};
+    s->uph.mixed_case |= c->hdrs.mixed_case; /* its names are copied as they came */
     if (!s->up_h2) {
         buffer_append_str(&head, http_method_str((enum http_method)s->method));
         buffer_append(&head, " ", 1);
@@ -1205,8 +1214,7 @@ static void stream_send_trailers(stream *s)
     const header_list *h = &s->dc->hdrs;
     if (s->up_h2) { /* the pool sends them as a trailing HEADERS at the end */
         for (size_t i = s->dc->trailer_start; i < h->n; i++) {
-            header_list_add(&s->up_trailers, header_name(h, i), h->h[i].name_len,
-                            header_value(h, i), h->h[i].value_len);
+            header_list_add_field(&s->up_trailers, h, i);
         }
         return;
     }
@@ -1634,8 +1642,7 @@ int hcm_pipe_end(hcm_pipe *p, const header_list *trailers)
     if (c->read_blocked || c->closing || c->lingering || c->s == NULL)
         return -1;
     for (size_t i = 0; trailers && i < trailers->n; i++) {
-        if (header_list_add(&c->hdrs, header_name(trailers, i), trailers->h[i].name_len,
-                            header_value(trailers, i), trailers->h[i].value_len) != 0)
+        if (header_list_add_field(&c->hdrs, trailers, i) != 0)
             break;
     }
     c->in_parser = 1;

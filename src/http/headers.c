@@ -30,6 +30,7 @@ void header_list_reset(header_list *l)
     buffer_reset(&l->data);
     l->n = 0;
     l->in_value = 0;
+    l->mixed_case = 0;
     l->bytes = 0;
 }
 
@@ -74,6 +75,7 @@ static int header_list_grow(header_list *l)
 
 int header_list_add_name(header_list *l, const char *p, size_t n)
 {
+    l->mixed_case = 1;
     if (l->n == 0 || l->in_value) {
         if (l->n == l->cap && header_list_grow(l) != 0)
             return -1;
@@ -106,6 +108,13 @@ int header_list_add(header_list *l, const char *name, size_t nl, const char *val
     l->in_value = 1;
     l->bytes += nl + vl;
     return 0;
+}
+
+int header_list_add_field(header_list *l, const header_list *src, size_t i)
+{
+    l->mixed_case |= src->mixed_case;
+    return header_list_add(l, header_name(src, i), src->h[i].name_len, header_value(src, i),
+                           src->h[i].value_len);
 }
 
 int header_list_add_value(header_list *l, const char *p, size_t n)

@@ -325,7 +325,8 @@ static size_t build_request_nv(const char *method, const char *path, size_t path
         }
         if (name_is(name, nl, "host") || header_is_hop_by_hop(name, nl, conn_val, clen))
             continue;
-        header_lower(name, nl);
+        if (h->mixed_case)
+            header_lower(name, nl);
         nv[n++] = h2_nv_field(name, nl, header_value(h, i), h->h[i].value_len);
     }
     return n;
@@ -379,8 +380,7 @@ void h2_stream_end(h2_stream *st, const header_list *trailers)
     st->req_eof = 1;
     header_list_reset(&st->reqh);
     for (size_t i = 0; trailers && i < trailers->n; i++) {
-        header_list_add(&st->reqh, header_name(trailers, i), trailers->h[i].name_len,
-                        header_value(trailers, i), trailers->h[i].value_len);
+        header_list_add_field(&st->reqh, trailers, i);
     }
     stream_resume_body(st);
 }
@@ -487,8 +487,7 @@ static void stream_deliver_headers(h2_stream *st, int end_stream)
     const char *cl = header_list_get(&st->resph, "content-length", &n);
     /* HEADERS with END_STREAM (gRPC trailers-only): an empty body, said
      * with content-length so the HTTP/1.1 hop keeps it one frame. */
-    if (cl == NULL && end_stream && header_list_add_name(&st->resph, "content-length", 14) == 0 &&
-        header_list_add_value(&st->resph, "0", 1) == 0)
+    if (cl == NULL && end_stream && header_list_add(&st->resph, "content-length", 14, "0", 1) == 0)
         cl = "0";
     st->resp_trailer_start = st->resph.n;
     if (st->req == NULL)

@@ -229,3 +229,26 @@ Test(headers, whole_fields_mix_with_pieces)
     cr_assert_eq(l.bytes, 1 + 1 + 1 + 1 + 1 + 100 * (6 + sizeof(big)));
     header_list_free(&l);
 }
+
+Test(headers, mixed_case_follows_the_names)
+{
+    header_list h1, h2, out;
+    header_list_init(&h1);
+    header_list_init(&h2);
+    header_list_init(&out);
+    header_list_add(&h2, "x-a", 3, "1", 1); /* HTTP/2 fields: lower case */
+    cr_assert_not(h2.mixed_case);
+    header_list_add_field(&out, &h2, 0);
+    cr_assert_not(out.mixed_case);
+    header_list_add_name(&h1, "X-B", 3); /* HTTP/1.1 pieces: any case */
+    header_list_add_value(&h1, "2", 1);
+    cr_assert(h1.mixed_case);
+    header_list_add_field(&out, &h1, 0);
+    cr_assert(out.mixed_case);
+    cr_assert_str_eq(header_name(&out, 1), "X-B");
+    header_list_reset(&out);
+    cr_assert_not(out.mixed_case);
+    header_list_free(&h1);
+    header_list_free(&h2);
+    header_list_free(&out);
+}
