@@ -1253,6 +1253,53 @@ static int build(upstream_tls_ctx *t, const pb_upstream_tls *u, const char *p, c
     return 0;
 }
 
+/* UpstreamHttpProtocolOptions.auto_sni / auto_san_validation change the
+ * SNI and the certificate check per request (from the Host header): not
+ * implemented, so a TLS cluster that asks for them is refused rather than
+ * verified less than configured. */
+static int check_auto_sni(const Envoy__Config__Core__V3__UpstreamHttpProtocolOptions *o,
+                          const char *path, char *err, size_t errlen)
+{
+    if (o && o->auto_san_validation)
+        return fail(err, errlen, path, "auto_san_validation",
+                    "unsupported: per-request SAN validation is not implemented (use "
+                    "match_typed_subject_alt_names in the UpstreamTlsContext)");
+    if (o && (o->auto_sni || o->override_auto_sni_header[0]))
+        return fail(err, errlen, path, o->auto_sni ? "auto_sni" : "override_auto_sni_header",
+                    "unsupported: per-request SNI is not implemented (set sni in the "
+                    "UpstreamTlsContext)");
+    return 0;
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static int check_cluster_sni_options(const pb_cluster *c, const char *path, char *err, size_t errlen)
+{
+    char p[600];
+    snprintf(p, sizeof(p), "%s%supstream_http_protocol_options", path, *path ? "." : "");
+    if (check_auto_sni(c->upstream_http_protocol_options, p, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < c->n_typed_extension_protocol_options; i++) {
+        const Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry *e =
+            c->typed_extension_protocol_options[i];
+        if (strcmp(e->key, HTTP_PROTOCOL_OPTIONS_NAME) != 0 || e->value == NULL)
+            continue;
+        Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions *hpo =
+            envoy__extensions__upstreams__http__v3__http_protocol_options__unpack(
+                NULL, e->value->value.len, e->value->value.data);
+        if (hpo == NULL)
+            continue; /* validate_cluster reports it */
+        snprintf(p, sizeof(p), "%s%styped_extension_protocol_options[\"%s\"].upstream_http_protocol_options",
+                 path, *path ? "." : "", e->key);
+        int rc = check_auto_sni(hpo->upstream_http_protocol_options, p, err, errlen);
+        protobuf_c_message_free_unpacked(&hpo->base, NULL);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+#pragma GCC diagnostic pop
+
 int upstream_tls_ctx_create(const pb_cluster *c, const char *path, upstream_tls_ctx **out, char *err,
                             size_t errlen)
 {
@@ -1261,6 +1308,10 @@ int upstream_tls_ctx_create(const pb_cluster *c, const char *path, upstream_tls_
     int rc = decode_context(c, path, &u, err, errlen);
     if (rc <= 0)
         return rc;
+    if (check_cluster_sni_options(c, path, err, errlen) != 0) {
+        protobuf_c_message_free_unpacked(&u->base, NULL);
+        return -1;
+    }
     upstream_tls_ctx *t = calloc(1, sizeof(*t));
     if (t == NULL) {
         protobuf_c_message_free_unpacked(&u->base, NULL);
