@@ -489,8 +489,14 @@ static int load_private_key(upstream_tls_ctx *t, const pb_data_source *d, const 
     BIO *bio = BIO_new_mem_buf(l.data, (int)l.len);
     EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL) : NULL;
     int ok = key != NULL && SSL_CTX_use_PrivateKey(t->ssl_ctx, key) == 1;
+    int mismatch = key != NULL && !ok;
     EVP_PKEY_free(key);
     BIO_free(bio);
+    if (mismatch) {
+        ERR_clear_error();
+        loaded_free(&l);
+        return fail(err, errlen, path, "", "does not match the certificate chain");
+    }
     if (!ok) {
         char why[640], ossl[200];
         crypto_error(ossl, sizeof(ossl));
