@@ -170,7 +170,7 @@ VERIFY="common_tls_context: {validation_context: {trusted_ca: {filename: $CA}}}"
 SAN_DNS="common_tls_context: {validation_context: {trusted_ca: {filename: $CA}, match_typed_subject_alt_names: [{san_type: DNS, matcher: {exact: upstream.test}}]}}"
 CLIENT_CERT="tls_certificates: [{certificate_chain: {filename: $PKI/client.pem}, private_key: {filename: $PKI/client.key}}]"
 CLUSTERS=(tls_h1 tls_h2_nginx tls_h2_nghttpd bad_ca bad_san mtls mtls_nocert mtls_h2 mtls_h2_nocert
-          resume slow_tls plain pool_h1 pool_h2)
+          resume resume13 slow_tls plain pool_h1 pool_h2)
 
 BOOT="$E2E_TMP/tls.yaml"
 {
@@ -219,6 +219,7 @@ YAML
     tls_cluster mtls_h2 "$NGHTTPD_V" "sni: upstream.test, common_tls_context: {$CLIENT_CERT, validation_context: {trusted_ca: {filename: $CA}}}" "$H2_OPTS"
     tls_cluster mtls_h2_nocert "$NGHTTPD_V" "sni: upstream.test, $VERIFY" "$H2_OPTS"
     tls_cluster resume "$NG_H1" "sni: resume.test, $VERIFY" "$ONE_REQUEST"
+    tls_cluster resume13 "$NG_H1" "sni: resume13.test, common_tls_context: {tls_params: {tls_maximum_protocol_version: TLSv1_3}, validation_context: {trusted_ca: {filename: $CA}}}" "$ONE_REQUEST"
     tls_cluster slow_tls "$SILENT" "sni: upstream.test, $VERIFY" "" 0.5s
     tls_cluster pool_h1 "$NG_POOL_H1" "sni: upstream.test, $SAN_DNS"
     tls_cluster pool_h2 "$NG_POOL_H2" "sni: upstream.test, $SAN_DNS" "$H2_OPTS"
@@ -327,6 +328,14 @@ check "7: ssl.session_reused > 0 (got $reused)" test "$reused" -gt 0
 expect_eq "7: every connection after the first resumed" "$reused" 4
 expect_eq "7: nginx saw resumed sessions (\$ssl_session_reused = r)" \
     "$(grep '|resume.test|' "$NG/access.log" | cut -d'|' -f5 | tr -d '\n')" ".rrrr"
+
+# TLS 1.3: the session tickets arrive after the handshake; each is used once.
+for _ in 1 2 3 4 5; do get resume13 >/dev/null; done
+expect_eq "7: TLS 1.3 (tls_maximum_protocol_version): nginx saw TLSv1.3, resumed after the first" \
+    "$(grep '|resume13.test|' "$NG/access.log" | cut -d'|' -f2,5 | tr '\n' ' ')" \
+    "TLSv1.3|. TLSv1.3|r TLSv1.3|r TLSv1.3|r TLSv1.3|r "
+expect_eq "7: TLS 1.3: ssl.session_reused" "$(cstat resume13.ssl.session_reused)" 4
+expect_eq "7: TLS 1.3: ssl.versions.TLSv1.3" "$(cstat resume13.ssl.versions.TLSv1.3)" 5
 
 # 9. Handshake timeout: the TLS handshake counts inside connect_timeout.
 start=$(date +%s%N)
