@@ -189,6 +189,8 @@ static void conn_flush(upconn *c)
         ev_io_stop(c->pool->loop, &c->wio);
         buffer_reset(&c->out);
         ev_io_start(c->pool->loop, &c->rio);
+        if (c->tls) /* a TLS error need not make the socket readable */
+            ev_feed_event(c->pool->loop, &c->rio, EV_READ);
         return;
     }
     c->written += (size_t)w;
@@ -536,10 +538,12 @@ static void conn_on_read(upconn *c)
         conn_destroy(c, 1);
         return;
     }
+    /* The SSL holds more than one read took, which the socket may never
+     * signal: read again (a connection closed meanwhile drops the event). */
+    if (c->tls && !c->reading_paused && upstream_tls_pending(c->tls))
+        ev_feed_event(c->pool->loop, &c->rio, EV_READ);
     if (c->req && c->req->cb->on_read_done)
         c->req->cb->on_read_done(c->req);
-    if (c->tls && !c->reading_paused && upstream_tls_pending(c->tls))
-        ev_feed_event(c->pool->loop, &c->rio, EV_READ); /* the SSL holds more */
 }
 
 static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)

@@ -749,10 +749,11 @@ static void conn_on_read(h2conn *c)
         return;
     }
     c->want_flush = 0;
-    int more = c->tls && upstream_tls_pending(c->tls); /* the SSL holds more: read again */
+    /* The SSL holds more than one read took, which the socket may never
+     * signal: read again (a connection closed meanwhile drops the event). */
+    if (c->tls && upstream_tls_pending(c->tls))
+        ev_feed_event(p->loop, &c->rio, EV_READ);
     conn_flush(c);
-    if (more)
-        ev_feed_event(p->loop, &c->rio, EV_READ); /* the socket may not signal it */
     pool_dispatch_pending(p);
 }
 
