@@ -18,6 +18,7 @@
 
 #include "xdsnode/envoy_types.h"
 #include "xdsnode/stats.h"
+#include "xdsnode/upstream_tls.h"
 
 typedef enum {
     CM_CLUSTER_ACTIVE = 0, /* routable */
@@ -39,6 +40,12 @@ typedef struct {
     uint64_t generation; /* new on every change of config or assignment; unique across
                             clusters, so a removed and re-added name never repeats one */
     stats_scope *stats;  /* "cluster.<stat name>." (cluster_stats.h) */
+    /* TLS to the upstream (upstream_tls.h): the context built from the
+     * active config, NULL for plaintext (one reference), and the
+     * "cluster.<stat name>.ssl." stats, made when the cluster first uses
+     * TLS and kept while it exists (NULL before). */
+    upstream_tls_ctx *tls;
+    stats_scope *ssl_stats;
     /* A CDS update of an active cluster that waits for its EDS assignment
      * (Envoy's warming update): the active config keeps serving until then.
      * NULL when none. */
@@ -46,6 +53,7 @@ typedef struct {
     size_t warming_config_len;
     char *warming_version;
     struct timespec warming_updated;
+    upstream_tls_ctx *warming_tls; /* the warming config's TLS context */
 } cm_cluster;
 
 typedef struct cluster_manager cluster_manager;
@@ -65,18 +73,21 @@ void cluster_manager_destroy(cluster_manager *cm);
 void cluster_manager_set_change_listener(cluster_manager *cm, cm_change_fn fn, void *ctx);
 
 /* Adds a static (bootstrap) cluster; its name must be new. A STRICT_DNS or
- * LOGICAL_DNS cluster starts warming (its endpoints need resolving).
- * Returns 0, or -1 with err. */
+ * LOGICAL_DNS cluster starts warming (its endpoints need resolving). Its
+ * TLS context (if any) is built here (reading its files). Returns 0, or -1
+ * with err. */
 int cluster_manager_add_static(cluster_manager *cm, const pb_cluster *c, char *err, size_t errlen);
 
 /* Dynamic (CDS) clusters. A cluster named like a static one is refused.
  * `warming`: an EDS cluster that must wait for its assignment; a new one
  * enters CM_CLUSTER_WARMING, an active one keeps serving its current
  * config and holds the new one as warming_config. Otherwise the new config
- * is active at once. Returns 0, or -1 with err. */
+ * is active at once. `tls`: the config's TLS context, built while the
+ * update was validated (NULL for plaintext; the manager takes its own
+ * reference). Returns 0, or -1 with err. */
 int cluster_manager_upsert_dynamic(cluster_manager *cm, const pb_cluster *c, const uint8_t *bytes,
                                    size_t len, const char *version, int warming,
-                                   char *err, size_t errlen);
+                                   upstream_tls_ctx *tls, char *err, size_t errlen);
 
 /* Removes a dynamic cluster; a static or unknown name is a no-op
  * returning -1. */

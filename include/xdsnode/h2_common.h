@@ -58,6 +58,10 @@ ssize_t h2_read_body(nghttp2_session *session, int32_t stream_id, buffer *body, 
  * in as few writes as the socket allows. Returns the bytes written, or
  * -1 on a session or socket error. */
 long h2_pump(nghttp2_session *session, buffer *wbuf, int fd);
+/* The same through a writer with buffer_write_fd's contract (TLS:
+ * upstream_tls_write), called with `ctx`. */
+long h2_pump_to(nghttp2_session *session, buffer *wbuf, long (*write_out)(void *ctx, buffer *b),
+                void *ctx);
 
 /* nghttp2's allocator for worker sessions: wmem (wmem.h), since a
  * session allocates a dozen small blocks per stream. */

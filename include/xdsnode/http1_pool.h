@@ -42,6 +42,7 @@ typedef struct {
     int reused;            /* the connection had served an earlier request */
     int refused;           /* HTTP/2: the peer did not process the stream
                             * (REFUSED_STREAM, or above GOAWAY's last id) */
+    const char *transport_failure; /* TLS: Envoy's transport failure reason, or NULL */
 } upconn_reset_info;
 
 typedef struct {
@@ -77,6 +78,10 @@ struct pool_request {
     struct h2_stream *h2; /* HTTP/2 (http2_pool.h): the bound stream */
     struct http2_pool *h2pool; /* HTTP/2: while pending or bound */
     const header_list *trailers; /* HTTP/2: sent at pool_request_end (the caller's) */
+    /* Set by the pool before on_failure(POOL_FAIL_CONNECT/TIMEOUT) when a
+     * TLS handshake failed: Envoy's transport failure reason (valid during
+     * the callback), else NULL. */
+    const char *transport_failure;
     pool_request *prev, *next; /* pending queue */
 };
 

@@ -10,9 +10,10 @@
  *
  * Owns: a snapshot holds one reference on each of its clusters; a
  * dp_cluster owns its cluster_config and holds a reference on its stats
- * scope. Threads: built on the main thread (snapshot_build), then
- * read-only; refs/unrefs from any thread (atomics). Per-host counters are
- * atomics written by workers.
+ * scope (and on its TLS context and ssl stats when it has them).
+ * Threads: built on the main thread (snapshot_build), then read-only;
+ * refs/unrefs from any thread (atomics). Per-host counters are atomics
+ * written by workers.
  */
 #ifndef XDSNODE_SNAPSHOT_H
 #define XDSNODE_SNAPSHOT_H
@@ -58,6 +59,10 @@ typedef struct dp_cluster {
     int added_via_api;
     cluster_config *cfg;
     stats_scope *stats; /* "cluster.<name>." */
+    /* TLS to the hosts (one reference each; NULL for plaintext): the
+     * cluster config's context and its "cluster.<name>.ssl." stats. */
+    struct upstream_tls_ctx *tls;
+    stats_scope *ssl_stats;
     circuit_breakers cb;
     host_stats *hosts;  /* cfg->n_hosts entries */
     _Atomic uint64_t **rq_active; /* &hosts[i].v[HOST_STAT_RQ_ACTIVE], for lb_pick */

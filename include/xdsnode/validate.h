@@ -40,6 +40,10 @@ int validate_node_metadata(const pb_node *node, const char *path, char *err, siz
  * parts xdsnode cannot serve yet). Returns 0, or -1 with err. */
 int validate_bootstrap(const pb_bootstrap *b, char *err, size_t errlen);
 
+/* Whether a (proto3) field of m holds a non-default value (a repeated
+ * field: any element; a oneof member: the chosen one). */
+int validate_field_is_set(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f);
+
 /* Checks an IPv4/IPv6 literal and port, as a STATIC or EDS endpoint or an
  * admin address needs. Returns 0, or -1 with err ("PATH: reason"). */
 int validate_socket_address(const pb_address *a, const char *path, char *err, size_t errlen);

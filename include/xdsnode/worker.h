@@ -65,6 +65,7 @@ typedef struct {
     const cluster_config *cfg;  /* the pool's cluster generation */
     size_t host;                /* index into cfg->hosts */
     const char *protocol;       /* "http1" or "http2" */
+    int tls;                    /* the cluster originates TLS (ALPN offered: the protocol) */
     int cluster_draining;       /* the generation was replaced or removed */
     uint64_t generation;
     size_t counts[6];           /* POOL_COUNT_* (http1_pool.h) */

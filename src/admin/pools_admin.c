@@ -20,6 +20,7 @@ typedef struct {
     char host[96];
     const char *protocol;   /* static string */
     int cluster_draining;
+    int tls;
     uint32_t max_connections; /* the generation's DEFAULT threshold */
     size_t counts[POOL_COUNT_FIELDS];
 } pool_row;
@@ -58,6 +59,7 @@ static void collect_row(void *ctx, const worker_pool_view *v)
     snprintf(r->host, sizeof(r->host), strchr(h->ip, ':') ? "[%s]:%u" : "%s:%u", h->ip, h->port);
     r->protocol = v->protocol;
     r->cluster_draining = v->cluster_draining;
+    r->tls = v->tls;
     r->max_connections = v->cfg->thresholds[PRIORITY_DEFAULT].max_connections;
     memcpy(r->counts, v->counts, sizeof(r->counts));
     rs->n++;
@@ -103,6 +105,7 @@ static json_t *row_json(const pool_row *r)
     json_object_set_new(o, "host", json_string(r->host));
     json_object_set_new(o, "protocol", json_string(r->protocol));
     json_object_set_new(o, "cluster_draining", json_boolean(r->cluster_draining));
+    json_object_set_new(o, "tls", json_boolean(r->tls));
     json_object_set_new(o, "cluster_max_connections", json_integer(r->max_connections));
     return o;
 }
@@ -148,8 +151,8 @@ static int render_text(const pool_rows *rs, size_t n_workers, admin_response *re
         const pool_row *r = &rs->rows[i];
         char w[16], note[64];
         snprintf(w, sizeof(w), "%u", r->worker_id);
-        snprintf(note, sizeof(note), "%smax_connections=%u", r->cluster_draining ? "old config, draining; " : "",
-                 r->max_connections);
+        snprintf(note, sizeof(note), "%s%smax_connections=%u", r->cluster_draining ? "old config, draining; " : "",
+                 r->tls ? "tls; " : "", r->max_connections);
         text_row(&b, w, r->cluster, r->host, r->protocol, r->counts, row_connections(r), note);
         add_totals(totals, r);
         conns += row_connections(r);

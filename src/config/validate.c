@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "xdsnode/listener_config.h"
+#include "xdsnode/upstream_tls.h"
 
 #define MAX_PORT 65535
 
@@ -83,41 +84,37 @@ static int duration_positive(const pb_duration *d)
 static int validate_transport_socket(const Envoy__Config__Core__V3__TransportSocket *ts,
                                      const char *path, char *err, size_t errlen)
 {
-    const char *type = "";
+    if (upstream_tls_socket_kind(ts) != UPSTREAM_SOCKET_OTHER)
+        return 0; /* plaintext, or TLS (checked when its context is built) */
+    const char *type = ts->name;
     if (ts->config_type_case == ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG) {
         const char *url = ts->typed_config->type_url;
         const char *slash = strrchr(url, '/');
         type = slash ? slash + 1 : url;
     }
-    if (strcmp(type, RAW_BUFFER_SOCKET_TYPE) == 0 ||
-        (type[0] == '\0' && (ts->name[0] == '\0' || strcmp(ts->name, RAW_BUFFER_SOCKET_NAME) == 0)))
-        return 0;
     char why[512];
     snprintf(why, sizeof(why),
-             "unsupported transport socket \"%s\": xdsnode speaks plaintext to upstreams only "
-             "(TLS is not implemented yet)", type[0] ? type : ts->name);
+             "unsupported transport socket \"%s\": xdsnode speaks plaintext (raw_buffer) or TLS "
+             "(" UPSTREAM_TLS_SOCKET_NAME " with an UpstreamTlsContext) to upstreams", type);
     return fail(err, errlen, path, "transport_socket", why);
 }
 
-static int is_plaintext_socket(const Envoy__Config__Core__V3__TransportSocket *ts)
-{
-    char err[8];
-    return ts == NULL || validate_transport_socket(ts, "", err, sizeof(err)) == 0;
-}
-
 /* Istio sends transport_socket_matches with a TLS match and a plaintext
- * fallback; without a plaintext one, traffic would need TLS. */
+ * fallback. Matches are not evaluated (the cluster's transport_socket
+ * applies to every endpoint), so a cluster must have a plaintext one to
+ * fall back on. */
 static int validate_socket_matches(const pb_cluster *c, const char *path, char *err, size_t errlen)
 {
     if (c->n_transport_socket_matches == 0)
         return 0;
     for (size_t i = 0; i < c->n_transport_socket_matches; i++) {
-        if (is_plaintext_socket(c->transport_socket_matches[i]->transport_socket))
+        if (upstream_tls_socket_kind(c->transport_socket_matches[i]->transport_socket) ==
+            UPSTREAM_SOCKET_PLAINTEXT)
             return 0;
     }
     return fail(err, errlen, path, "transport_socket_matches",
-                "unsupported: no match uses a plaintext transport socket "
-                "(TLS is not implemented yet)");
+                "unsupported: transport_socket_matches are not evaluated, and no match uses a "
+                "plaintext transport socket to fall back on");
 }
 
 static int validate_protocol_options(const pb_cluster *c, const char *path, char *err, size_t errlen)
@@ -333,6 +330,12 @@ static int validate_static_clusters(const Envoy__Config__Bootstrap__V3__Bootstra
         snprintf(p, sizeof(p), "static_resources.clusters[%zu]", i);
         if (validate_cluster(sr->clusters[i], p, err, errlen) != 0)
             return -1;
+        /* TLS: the files are read and parsed now, so a bad one fails the
+         * bootstrap (and --mode validate) with its field path. */
+        upstream_tls_ctx *tls;
+        if (upstream_tls_ctx_create(sr->clusters[i], p, &tls, err, errlen) != 0)
+            return -1;
+        upstream_tls_ctx_unref(tls);
         for (size_t j = 0; j < i; j++) {
             if (strcmp(sr->clusters[j]->name, sr->clusters[i]->name) == 0) {
                 char why[300];
@@ -470,7 +473,8 @@ int validate_bootstrap(const pb_bootstrap *b, char *err, size_t errlen)
             return -1;
         if (b->static_resources->n_secrets > 0)
             return fail(err, errlen, "static_resources", "secrets",
-                        "unsupported: secrets (TLS) are not implemented yet");
+                        "unsupported: static SDS secrets are not implemented (give TLS "
+                        "certificates inline in the UpstreamTlsContext)");
         if (validate_static_clusters(b->static_resources, err, errlen) != 0)
             return -1;
     }
@@ -503,8 +507,7 @@ static int field_is_acted(const char *name)
     return 0;
 }
 
-/* Whether a (proto3) field holds a non-default value. */
-static int field_is_set(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+int validate_field_is_set(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
     const uint8_t *base = (const uint8_t *)m;
     if (f->label == PROTOBUF_C_LABEL_REPEATED)
@@ -539,15 +542,18 @@ size_t validate_cluster_ignored_fields(const pb_cluster *c, char *out, size_t ou
         out[0] = '\0';
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (field_is_acted(f->name) || !field_is_set(&c->base, f))
+        if (field_is_acted(f->name) || !validate_field_is_set(&c->base, f))
             continue;
         count++;
         if (used < outlen) {
             int n = snprintf(out + used, outlen - used, "%s%s", used ? ", " : "", f->name);
             used += n > 0 ? (size_t)n : 0;
+            if (used > outlen)
+                used = outlen;
         }
     }
-    return count;
+    /* fields inside the UpstreamTlsContext that are kept but not acted on */
+    return count + upstream_tls_ignored_fields(c, out, outlen, &used);
 }
 
 /* --- node metadata (istiod decodes it into typed NodeMetadata) ------------ */

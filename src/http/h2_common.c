@@ -129,6 +129,32 @@ long h2_pump(nghttp2_session *session, buffer *wbuf, int fd)
     return w < 0 ? -1 : written + w;
 }
 
+long h2_pump_to(nghttp2_session *session, buffer *wbuf, long (*write_out)(void *ctx, buffer *b),
+                void *ctx)
+{
+    long written = 0;
+    for (;;) {
+        if (buffer_len(wbuf) >= H2_WRITE_BATCH) {
+            long w = write_out(ctx, wbuf);
+            if (w < 0)
+                return -1;
+            written += w;
+            if (buffer_len(wbuf) >= H2_WRITE_BATCH)
+                return written;
+        }
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(session, &data);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        if (buffer_append(wbuf, data, (size_t)n) != 0)
+            return -1;
+    }
+    long w = write_out(ctx, wbuf);
+    return w < 0 ? -1 : written + w;
+}
+
 /* --- allocator ------------------------------------------------------------- */
 
 static void *mem_malloc(size_t size, void *ud)

@@ -33,8 +33,6 @@
 /* Envoy's local reply bodies (xds-facts §6). */
 #define BODY_NO_HEALTHY "no healthy upstream"
 #define BODY_OVERFLOW "upstream connect error or disconnect/reset before headers. reset reason: overflow"
-#define BODY_CONNECT_FAIL "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
-#define BODY_CONNECT_TIMEOUT "upstream connect error or disconnect/reset before headers. reset reason: connection timeout"
 #define BODY_TERMINATION "upstream connect error or disconnect/reset before headers. reset reason: connection termination"
 #define BODY_RETRIED_TERMINATION "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: connection termination"
 #define BODY_TIMEOUT "upstream request timeout"
@@ -733,6 +731,19 @@ static void on_pool_ready(pool_request *r, upconn *c)
     dconn_resume_reading(s->dc);
 }
 
+/* Envoy's reply to an upstream reset: "upstream connect error or
+ * disconnect/reset before headers. [retried and the latest ]reset reason:
+ * R[, transport failure reason: T]". */
+static const char *reset_body(char *buf, size_t len, const stream *s, const char *reason,
+                              const char *transport_failure)
+{
+    int tf = transport_failure && transport_failure[0];
+    snprintf(buf, len, "upstream connect error or disconnect/reset before headers. %sreset reason: %s%s%s",
+             s->retried ? "retried and the latest " : "", reason,
+             tf ? ", transport failure reason: " : "", tf ? transport_failure : "");
+    return buf;
+}
+
 static void on_pool_failure(pool_request *r, pool_failure why, cb_resource limit)
 {
     stream *s = (stream *)((char *)r - offsetof(stream, pr));
@@ -741,10 +752,16 @@ static void on_pool_failure(pool_request *r, pool_failure why, cb_resource limit
         stream_local_reply(s, 503, BODY_OVERFLOW, "UO", overflow_header(limit, extra, sizeof(extra)));
         return;
     }
-    const char *body = why == POOL_FAIL_TIMEOUT ? BODY_CONNECT_TIMEOUT : BODY_CONNECT_FAIL;
+    char tls_reason[800] = "";
+    if (r->transport_failure) /* copied: a retry reuses the request */
+        copy_str(tls_reason, sizeof(tls_reason), r->transport_failure);
     int rc = stream_policy_retry(s, RETRY_ON_CONNECT_FAILURE | RETRY_ON_RESET);
     if (rc == 1)
         return;
+    char buf[1024];
+    const char *body = reset_body(buf, sizeof(buf), s,
+                                  why == POOL_FAIL_TIMEOUT ? "connection timeout" : "connection failure",
+                                  tls_reason);
     set_flag(s, "UF");
     if (rc < 0)
         reply_retry_overflow(s, 503, body);
@@ -942,7 +959,10 @@ static void on_pool_reset(pool_request *r, const upconn_reset_info *info)
         int rc = stream_policy_retry(s, RETRY_ON_RESET | RETRY_ON_5XX | RETRY_ON_GATEWAY_ERROR);
         if (rc == 1)
             return;
-        const char *body = s->retried ? BODY_RETRIED_TERMINATION : BODY_TERMINATION;
+        char buf[1024];
+        const char *body = info->transport_failure
+                               ? reset_body(buf, sizeof(buf), s, "connection termination", info->transport_failure)
+                               : s->retried ? BODY_RETRIED_TERMINATION : BODY_TERMINATION;
         if (rc < 0)
             reply_retry_overflow(s, 503, body);
         else

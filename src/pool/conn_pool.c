@@ -66,6 +66,7 @@ void conn_pool_new_request(conn_pool *p, pool_request *r, int http2)
 {
     r->h2 = NULL;
     r->h2pool = NULL;
+    r->transport_failure = NULL;
     if (http2 && pool_h2(p) == NULL)
         atomic_store_explicit(&p->h2, http2_pool_create(p->loop, p->wc, p->host),
                               memory_order_release);

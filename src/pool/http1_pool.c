@@ -19,6 +19,7 @@
 #include "xdsnode/cluster_stats.h"
 #include "xdsnode/log.h"
 #include "xdsnode/upstream_socket.h"
+#include "xdsnode/upstream_tls.h"
 #include "xdsnode/worker.h"
 
 /* Read size per event on an upstream socket. */
@@ -34,6 +35,8 @@ typedef enum { UC_CONNECTING, UC_READY, UC_BUSY } upconn_state;
 struct upconn {
     http1_pool *pool;
     int fd;
+    upstream_tls_conn *tls;    /* TLS clusters only; the handshake runs while UC_CONNECTING */
+    int tcp_connected;         /* TLS: the TCP connect is done, the handshake runs */
     upconn_state state;
     ev_io rio, wio;
     ev_timer timer; /* connect timeout, then idle timeout */
@@ -65,6 +68,7 @@ struct http1_pool {
     pool_request *pending_head, *pending_tail;
     size_t n_pending;
     int draining;
+    char tls_failure[768];     /* the last TLS failure, for requests it fails */
     /* Copies of the counts above for readers on other threads (/pools). */
     _Atomic size_t pub[POOL_COUNT_FIELDS];
 };
@@ -111,6 +115,8 @@ static host_stats *pool_host_stats(const http1_pool *p) { return &p->wc->dc->hos
 
 static void conn_destroy(upconn *c, int remote);
 static void conn_on_ready(upconn *c);
+static void conn_connected(upconn *c);
+static void conn_tls_handshake(upconn *c);
 static void maybe_open_connection(http1_pool *p, int priority);
 
 /* --- pending queue ------------------------------------------------------ */
@@ -176,13 +182,15 @@ static void conn_unlink(http1_pool *p, upconn *c)
 static void conn_flush(upconn *c)
 {
     size_t before = buffer_len(&c->out);
-    long w = buffer_write_fd(&c->out, c->fd);
+    long w = c->tls ? upstream_tls_write(c->tls, &c->out) : buffer_write_fd(&c->out, c->fd);
     if (w < 0) {
         /* Reported by the read side (EOF or reset), never from inside a
          * caller's upconn_send(). */
         ev_io_stop(c->pool->loop, &c->wio);
         buffer_reset(&c->out);
         ev_io_start(c->pool->loop, &c->rio);
+        if (c->tls) /* a TLS error need not make the socket readable */
+            ev_feed_event(c->pool->loop, &c->rio, EV_READ);
         return;
     }
     c->written += (size_t)w;
@@ -219,6 +227,8 @@ void upconn_resume_reading(upconn *c)
 {
     c->reading_paused = 0;
     ev_io_start(c->pool->loop, &c->rio);
+    if (c->tls && upstream_tls_pending(c->tls)) /* decrypted bytes wait in the SSL */
+        ev_feed_event(c->pool->loop, &c->rio, EV_READ);
 }
 
 const char *upconn_host_name(const upconn *c) { return c->host_name; }
@@ -333,6 +343,7 @@ static void fail_unservable_pending(http1_pool *p, pool_failure why)
         pool_request *r = p->pending_head;
         pending_remove(p, r);
         r->pool = NULL;
+        r->transport_failure = p->tls_failure[0] ? p->tls_failure : NULL;
         r->cb->on_failure(r, why, CB_CONNECTIONS);
     }
 }
@@ -344,6 +355,8 @@ static void conn_close_socket(upconn *c)
     ev_io_stop(loop, &c->wio);
     ev_timer_stop(loop, &c->timer);
     ev_timer_stop(loop, &c->lifetime);
+    upstream_tls_conn_free(c->tls); /* close_notify unless it failed */
+    c->tls = NULL;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -357,7 +370,12 @@ static void conn_destroy(upconn *c, int remote)
     stats_scope *st = pool_stats(p);
     int was_connecting = c->state == UC_CONNECTING;
     pool_failure why = c->connect_timed_out ? POOL_FAIL_TIMEOUT : POOL_FAIL_CONNECT;
-    upconn_reset_info info = {!c->response_started, c->written == 0, c->served > 0, 0};
+    upconn_reset_info info = {!c->response_started, c->written == 0, c->served > 0, 0, NULL};
+    p->tls_failure[0] = '\0';
+    if (c->tls && upstream_tls_failure_reason(c->tls)[0]) {
+        snprintf(p->tls_failure, sizeof(p->tls_failure), "%s", upstream_tls_failure_reason(c->tls));
+        info.transport_failure = p->tls_failure;
+    }
     conn_close_socket(c);
     conn_unlink(p, c);
     if (was_connecting)
@@ -490,7 +508,7 @@ static void conn_response_done(upconn *c)
 static void conn_on_read(upconn *c)
 {
     char buf[UPCONN_READ_CHUNK];
-    ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+    ssize_t n = c->tls ? upstream_tls_read(c->tls, buf, sizeof(buf)) : recv(c->fd, buf, sizeof(buf), 0);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (c->state != UC_BUSY || c->req == NULL) {
@@ -520,6 +538,10 @@ static void conn_on_read(upconn *c)
         conn_destroy(c, 1);
         return;
     }
+    /* The SSL holds more than one read took, which the socket may never
+     * signal: read again (a connection closed meanwhile drops the event). */
+    if (c->tls && !c->reading_paused && upstream_tls_pending(c->tls))
+        ev_feed_event(c->pool->loop, &c->rio, EV_READ);
     if (c->req && c->req->cb->on_read_done)
         c->req->cb->on_read_done(c->req);
 }
@@ -529,6 +551,10 @@ static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     upconn *c = w->data;
+    if (c->state == UC_CONNECTING) { /* only TLS connections read while connecting */
+        conn_tls_handshake(c);
+        return;
+    }
     conn_on_read(c);
 }
 
@@ -542,11 +568,42 @@ static void conn_connected(upconn *c)
     conn_on_ready(c);
 }
 
+/* One step of the TLS handshake, inside connect_timeout (as Envoy). */
+static void conn_tls_handshake(upconn *c)
+{
+    http1_pool *p = c->pool;
+    switch (upstream_tls_handshake(c->tls)) {
+    case UPSTREAM_TLS_DONE:
+        ev_io_stop(p->loop, &c->rio);
+        ev_io_stop(p->loop, &c->wio);
+        conn_connected(c);
+        break;
+    case UPSTREAM_TLS_WANT_READ:
+        ev_io_stop(p->loop, &c->wio);
+        ev_io_start(p->loop, &c->rio);
+        break;
+    case UPSTREAM_TLS_WANT_WRITE:
+        ev_io_start(p->loop, &c->wio);
+        break;
+    case UPSTREAM_TLS_FAILED:
+        log_debug("cluster '%s': %s: TLS handshake failed: %s", pool_cluster(p)->cfg->name,
+                  c->host_name, upstream_tls_failure_reason(c->tls));
+        stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
+        host_stat_add(pool_host_stats(p), HOST_STAT_CX_CONNECT_FAIL, 1);
+        conn_destroy(c, 1);
+        break;
+    }
+}
+
 static void on_conn_writable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
     upconn *c = w->data;
+    if (c->state == UC_CONNECTING && c->tcp_connected) {
+        conn_tls_handshake(c);
+        return;
+    }
     if (c->state == UC_CONNECTING) {
         int err = 0;
         socklen_t len = sizeof(err);
@@ -558,6 +615,11 @@ static void on_conn_writable(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
         ev_io_stop(c->pool->loop, &c->wio);
+        if (c->tls) {
+            c->tcp_connected = 1;
+            conn_tls_handshake(c);
+            return;
+        }
         conn_connected(c);
         return;
     }
@@ -627,6 +689,13 @@ static int conn_open(http1_pool *p, int priority)
     c->fd = fd;
     c->priority = priority;
     c->state = UC_CONNECTING;
+    dp_cluster *dc = pool_cluster(p);
+    if (dc->tls && (c->tls = upstream_tls_conn_new(dc->tls, dc->ssl_stats, fd,
+                                                   UPSTREAM_TLS_ALPN_HTTP11)) == NULL) {
+        close(fd);
+        free(c);
+        return -1;
+    }
     snprintf(c->host_name, sizeof(c->host_name), h->addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
              h->ip, h->port);
     buffer_init(&c->out);
@@ -677,6 +746,8 @@ static void maybe_open_connection(http1_pool *p, int priority)
 /* An idle connection the upstream has closed shows EOF to a peek. */
 static int conn_still_open(const upconn *c)
 {
+    if (c->tls)
+        return upstream_tls_idle_ok(c->tls);
     char b;
     ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);

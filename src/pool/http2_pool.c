@@ -24,6 +24,7 @@
 #include "xdsnode/h2_common.h"
 #include "xdsnode/log.h"
 #include "xdsnode/upstream_socket.h"
+#include "xdsnode/upstream_tls.h"
 #include "xdsnode/worker.h"
 
 /* Read size per event on an upstream socket. */
@@ -53,6 +54,8 @@ struct h2_stream {
 struct h2conn {
     http2_pool *pool;
     int fd;
+    upstream_tls_conn *tls;   /* TLS clusters only; the handshake runs while H2C_CONNECTING */
+    int tcp_connected;        /* TLS: the TCP connect is done, the handshake runs */
     h2conn_state state;
     int settings_seen;        /* the peer's SETTINGS arrived: streams may start */
     ev_io rio, wio;
@@ -80,6 +83,7 @@ struct http2_pool {
     size_t n_pending;
     int draining;
     char host_name[80];
+    char tls_failure[768];    /* the last TLS failure, for the requests it fails */
     /* POOL_COUNT_* (http1_pool.h) for readers on other threads (/pools),
      * published at the end of every entry point into the pool. */
     _Atomic size_t pub[POOL_COUNT_FIELDS];
@@ -91,6 +95,8 @@ static stats_scope *pool_stats(const http2_pool *p) { return p->wc->dc->stats; }
 static host_stats *pool_host_stats(const http2_pool *p) { return &p->wc->dc->hosts[p->host]; }
 
 static void conn_destroy(h2conn *c, int remote);
+static void conn_connected(h2conn *c);
+static void conn_tls_handshake(h2conn *c);
 static void pool_dispatch_pending(http2_pool *p);
 static void conn_flush(h2conn *c);
 static void conn_schedule_flush(h2conn *c);
@@ -588,7 +594,7 @@ static void stream_report_close(h2_stream *st, uint32_t error_code)
     pool_request *r = stream_unbind(st);
     /* Refused streams were not processed: the router retries them on a
      * fresh connection as it does for the keep-alive race. */
-    upconn_reset_info info = {!st->response_started, refused, refused || c->started > 1, refused};
+    upconn_reset_info info = {!st->response_started, refused, refused || c->started > 1, refused, NULL};
     stream_retire(st);
     conn_after_stream(c);
     if (r == NULL)
@@ -654,9 +660,12 @@ static int conn_reap(h2conn *c)
 }
 
 /* Serializes and writes what the session has to send. Returns -1 on an error. */
+static long tls_write_out(void *tls, buffer *b) { return upstream_tls_write(tls, b); }
+
 static int conn_pump(h2conn *c)
 {
-    long w = h2_pump(c->session, &c->wbuf, c->fd);
+    long w = c->tls ? h2_pump_to(c->session, &c->wbuf, tls_write_out, c->tls)
+                    : h2_pump(c->session, &c->wbuf, c->fd);
     if (w > 0)
         stats_add(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_TX_BYTES_TOTAL, (uint64_t)w);
     return w < 0 ? -1 : 0;
@@ -716,7 +725,7 @@ static void on_flush_timer(struct ev_loop *loop, ev_timer *w, int revents)
 static void conn_on_read(h2conn *c)
 {
     uint8_t buf[H2CONN_READ_CHUNK];
-    ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+    ssize_t n = c->tls ? upstream_tls_read(c->tls, buf, sizeof(buf)) : recv(c->fd, buf, sizeof(buf), 0);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
@@ -738,6 +747,10 @@ static void conn_on_read(h2conn *c)
         return;
     }
     c->want_flush = 0;
+    /* The SSL holds more than one read took, which the socket may never
+     * signal: read again (a connection closed meanwhile drops the event). */
+    if (c->tls && upstream_tls_pending(c->tls))
+        ev_feed_event(p->loop, &c->rio, EV_READ);
     conn_flush(c);
     pool_dispatch_pending(p);
 }
@@ -746,8 +759,12 @@ static void on_conn_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    http2_pool *p = ((h2conn *)w->data)->pool;
-    conn_on_read(w->data);
+    h2conn *c = w->data;
+    http2_pool *p = c->pool;
+    if (c->state == H2C_CONNECTING) /* only TLS connections read while connecting */
+        conn_tls_handshake(c);
+    else
+        conn_on_read(c);
     pool_publish(p);
 }
 
@@ -786,6 +803,7 @@ static void conn_connected(h2conn *c)
     http2_pool *p = c->pool;
     ev_timer_stop(p->loop, &c->timer);
     ev_io_stop(p->loop, &c->wio);
+    ev_io_stop(p->loop, &c->rio);
     p->n_connecting--;
     if (conn_start_session(c) != 0) {
         conn_destroy(c, 0);
@@ -801,8 +819,37 @@ static void conn_connected(h2conn *c)
     conn_flush(c);
 }
 
+/* One step of the TLS handshake, inside connect_timeout (as Envoy). */
+static void conn_tls_handshake(h2conn *c)
+{
+    http2_pool *p = c->pool;
+    switch (upstream_tls_handshake(c->tls)) {
+    case UPSTREAM_TLS_DONE:
+        conn_connected(c);
+        break;
+    case UPSTREAM_TLS_WANT_READ:
+        ev_io_stop(p->loop, &c->wio);
+        ev_io_start(p->loop, &c->rio);
+        break;
+    case UPSTREAM_TLS_WANT_WRITE:
+        ev_io_start(p->loop, &c->wio);
+        break;
+    case UPSTREAM_TLS_FAILED:
+        log_debug("http2 pool %s: TLS handshake failed: %s", p->host_name,
+                  upstream_tls_failure_reason(c->tls));
+        stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
+        host_stat_add(pool_host_stats(p), HOST_STAT_CX_CONNECT_FAIL, 1);
+        conn_destroy(c, 1);
+        break;
+    }
+}
+
 static void conn_on_writable(h2conn *c)
 {
+    if (c->state == H2C_CONNECTING && c->tcp_connected) {
+        conn_tls_handshake(c);
+        return;
+    }
     if (c->state == H2C_CONNECTING) {
         int err = 0;
         socklen_t len = sizeof(err);
@@ -811,6 +858,11 @@ static void conn_on_writable(h2conn *c)
             stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
             host_stat_add(pool_host_stats(c->pool), HOST_STAT_CX_CONNECT_FAIL, 1);
             conn_destroy(c, 1);
+            return;
+        }
+        if (c->tls) {
+            c->tcp_connected = 1;
+            conn_tls_handshake(c);
             return;
         }
         conn_connected(c);
@@ -897,6 +949,7 @@ static void fail_unservable_pending(http2_pool *p, pool_failure why)
     while (p->pending_head) {
         pool_request *r = p->pending_head;
         pending_remove(p, r);
+        r->transport_failure = p->tls_failure[0] ? p->tls_failure : NULL;
         r->cb->on_failure(r, why, CB_CONNECTIONS);
     }
 }
@@ -910,6 +963,8 @@ static void conn_close_socket(h2conn *c)
     ev_timer_stop(loop, &c->ping_timer);
     ev_timer_stop(loop, &c->ping_timeout);
     ev_timer_stop(loop, &c->flush_timer);
+    upstream_tls_conn_free(c->tls); /* close_notify unless it failed */
+    c->tls = NULL;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -921,7 +976,8 @@ static void conn_reset_streams(h2conn *c)
     while (c->streams) {
         h2_stream *st = c->streams;
         pool_request *r = stream_unbind(st);
-        upconn_reset_info info = {!st->response_started, st->id == 0, c->started > 1, 0};
+        upconn_reset_info info = {!st->response_started, st->id == 0, c->started > 1, 0,
+                                  c->pool->tls_failure[0] ? c->pool->tls_failure : NULL};
         stream_unlink(c, st);
         stream_free(st);
         if (r) {
@@ -944,6 +1000,9 @@ static void conn_destroy(h2conn *c, int remote)
     stats_scope *st = pool_stats(p);
     int was_connecting = c->state == H2C_CONNECTING;
     c->dead = 1;
+    p->tls_failure[0] = '\0';
+    if (c->tls && upstream_tls_failure_reason(c->tls)[0])
+        snprintf(p->tls_failure, sizeof(p->tls_failure), "%s", upstream_tls_failure_reason(c->tls));
     conn_close_socket(c);
     conn_unlink(p, c);
     if (was_connecting)
@@ -986,6 +1045,14 @@ static int conn_open(http2_pool *p)
     c->pool = p;
     c->fd = fd;
     c->state = H2C_CONNECTING;
+    dp_cluster *dc = pool_cluster(p);
+    if (dc->tls && (c->tls = upstream_tls_conn_new(dc->tls, dc->ssl_stats, fd,
+                                                   UPSTREAM_TLS_ALPN_H2)) == NULL) {
+        close(fd);
+        free(c);
+        cb_release(&dc->cb, PRIORITY_DEFAULT, CB_CONNECTIONS);
+        return -1;
+    }
     buffer_init(&c->wbuf);
     ev_io_init(&c->rio, on_conn_readable, fd, EV_READ);
     ev_io_init(&c->wio, on_conn_writable, fd, EV_WRITE);

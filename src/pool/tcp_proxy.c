@@ -19,6 +19,7 @@
 #include "xdsnode/cluster_stats.h"
 #include "xdsnode/log.h"
 #include "xdsnode/upstream_socket.h"
+#include "xdsnode/upstream_tls.h"
 
 #define TCP_READ_CHUNK 65536
 
@@ -36,6 +37,8 @@ typedef struct {
     worker_cluster *wc;
     size_t host;
     int dfd, ufd;
+    upstream_tls_conn *tls;  /* TLS clusters: the upstream side's SSL */
+    int tcp_connected;       /* TLS: the handshake runs (connected is set after it) */
     int connected, counted_cx;
     ev_io d_rio, d_wio, u_rio, u_wio;
     ev_timer timer;
@@ -63,6 +66,7 @@ static void session_close(tcp_session *t)
         worker_access_log(t->w, t->cfg->access_log_path, line, n);
     }
     close(t->dfd);
+    upstream_tls_conn_free(t->tls); /* close_notify unless it failed */
     if (t->ufd >= 0)
         close(t->ufd);
     if (t->wc) {
@@ -105,7 +109,8 @@ static int session_done(const tcp_session *t)
 static int pump_out(tcp_session *t, tcp_dir *d, int fd, ev_io *wio, ev_io *peer_rio)
 {
     struct ev_loop *loop = worker_loop(t->w);
-    long w = buffer_write_fd(&d->buf, fd);
+    upstream_tls_conn *tls = d == &t->up ? t->tls : NULL;
+    long w = tls ? upstream_tls_write(tls, &d->buf) : buffer_write_fd(&d->buf, fd);
     if (w < 0)
         return -1;
     if (d == &t->down)
@@ -115,12 +120,17 @@ static int pump_out(tcp_session *t, tcp_dir *d, int fd, ev_io *wio, ev_io *peer_
     } else {
         ev_io_stop(loop, wio);
         if (d->from_eof && !d->shut_sent) {
+            if (tls)
+                upstream_tls_shutdown(tls); /* close_notify, then the FIN */
             shutdown(fd, SHUT_WR);
             d->shut_sent = 1;
         }
     }
-    if (t->connected && buffer_len(&d->buf) <= t->cfg->buffer_limit && !d->from_eof)
+    if (t->connected && buffer_len(&d->buf) <= t->cfg->buffer_limit && !d->from_eof) {
         ev_io_start(loop, peer_rio); /* room again: read the source */
+        if (d == &t->down && t->tls && upstream_tls_pending(t->tls))
+            ev_feed_event(loop, peer_rio, EV_READ);
+    }
     return 0;
 }
 
@@ -128,7 +138,8 @@ static int pump_out(tcp_session *t, tcp_dir *d, int fd, ev_io *wio, ev_io *peer_
 static int pump_in(tcp_session *t, tcp_dir *d, int fd, ev_io *rio)
 {
     char buf[TCP_READ_CHUNK];
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    upstream_tls_conn *tls = d == &t->down ? t->tls : NULL;
+    ssize_t n = tls ? upstream_tls_read(tls, buf, sizeof(buf)) : recv(fd, buf, sizeof(buf), 0);
     if (n < 0)
         return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
     if (n == 0) {
@@ -142,6 +153,8 @@ static int pump_in(tcp_session *t, tcp_dir *d, int fd, ev_io *rio)
         return -1;
     if (buffer_len(&d->buf) > t->cfg->buffer_limit)
         ev_io_stop(worker_loop(t->w), rio);
+    else if (tls && upstream_tls_pending(tls))
+        ev_feed_event(worker_loop(t->w), rio, EV_READ); /* the SSL holds more */
     return 0;
 }
 
@@ -167,11 +180,46 @@ static void on_down_read(struct ev_loop *loop, ev_io *w, int revents)
     after_io(t, pump_in(t, &t->up, t->dfd, &t->d_rio));
 }
 
+/* TLS: one step of the handshake; the session counts as connected (and
+ * the connect timeout stops) once it is done, as in Envoy. */
+static void up_tls_handshake(tcp_session *t)
+{
+    struct ev_loop *loop = worker_loop(t->w);
+    dp_cluster *dc = t->wc->dc;
+    switch (upstream_tls_handshake(t->tls)) {
+    case UPSTREAM_TLS_DONE:
+        ev_io_stop(loop, &t->u_wio);
+        t->connected = 1;
+        ev_io_start(loop, &t->u_rio);
+        after_io(t, 0);
+        break;
+    case UPSTREAM_TLS_WANT_READ:
+        ev_io_stop(loop, &t->u_wio);
+        ev_io_start(loop, &t->u_rio);
+        break;
+    case UPSTREAM_TLS_WANT_WRITE:
+        ev_io_start(loop, &t->u_wio);
+        break;
+    case UPSTREAM_TLS_FAILED:
+        log_debug("tcp_proxy: cluster '%s': TLS handshake failed: %s", dc->cfg->name,
+                  upstream_tls_failure_reason(t->tls));
+        stats_inc(dc->stats, CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
+        host_stat_add(&dc->hosts[t->host], HOST_STAT_CX_CONNECT_FAIL, 1);
+        memcpy(t->flags, "UF", 3);
+        session_close(t);
+        break;
+    }
+}
+
 static void on_up_read(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
     tcp_session *t = w->data;
+    if (t->tls && !t->connected) {
+        up_tls_handshake(t);
+        return;
+    }
     after_io(t, pump_in(t, &t->down, t->ufd, &t->u_rio));
 }
 
@@ -187,6 +235,10 @@ static void on_up_write(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     tcp_session *t = w->data;
+    if (t->tls && t->tcp_connected && !t->connected) {
+        up_tls_handshake(t);
+        return;
+    }
     if (!t->connected) {
         int err = 0;
         socklen_t len = sizeof(err);
@@ -197,6 +249,11 @@ static void on_up_write(struct ev_loop *loop, ev_io *w, int revents)
             host_stat_add(&dc->hosts[t->host], HOST_STAT_CX_CONNECT_FAIL, 1);
             memcpy(t->flags, "UF", 3);
             session_close(t);
+            return;
+        }
+        if (t->tls) {
+            t->tcp_connected = 1;
+            up_tls_handshake(t);
             return;
         }
         t->connected = 1;
@@ -254,6 +311,9 @@ static int session_connect(tcp_session *t)
     char err[160];
     if (upstream_socket_apply(t->ufd, dc->cfg, err, sizeof(err)) != 0)
         log_warn("cluster '%s': %s", dc->cfg->name, err);
+    if (dc->tls && (t->tls = upstream_tls_conn_new(dc->tls, dc->ssl_stats, t->ufd,
+                                                   UPSTREAM_TLS_ALPN_NONE)) == NULL)
+        return -1;
     if (connect(t->ufd, (const struct sockaddr *)&host->addr, host->addrlen) != 0 &&
         errno != EINPROGRESS) {
         stats_inc(dc->stats, CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);

@@ -43,6 +43,12 @@ static void cm_cluster_free(cluster_manager *cm, cm_cluster *c)
         stats_store_remove(cm->store, c->stats);
         stats_scope_unref(c->stats);
     }
+    if (c->ssl_stats) {
+        stats_store_remove(cm->store, c->ssl_stats);
+        stats_scope_unref(c->ssl_stats);
+    }
+    upstream_tls_ctx_unref(c->tls);
+    upstream_tls_ctx_unref(c->warming_tls);
     free(c->name);
     free(c->config);
     free(c->version_info);
@@ -141,6 +147,30 @@ static uint8_t *copy_bytes(const uint8_t *data, size_t len)
 
 static uint64_t next_generation(cluster_manager *cm) { return ++cm->last_generation; }
 
+/* Puts `tls` (referenced) into *slot; a cluster using TLS gets its
+ * cluster.<name>.ssl. stats the first time. Returns 0 or -1 (OOM). */
+static int set_tls(cluster_manager *cm, cm_cluster *e, upstream_tls_ctx **slot, upstream_tls_ctx *tls,
+                   const char *stat_name)
+{
+    if (tls && e->ssl_stats == NULL) {
+        e->ssl_stats = upstream_tls_stats_scope_create(stat_name);
+        if (e->ssl_stats == NULL || stats_store_add(cm->store, e->ssl_stats) != 0) {
+            stats_scope_unref(e->ssl_stats);
+            e->ssl_stats = NULL;
+            return -1;
+        }
+    }
+    upstream_tls_ctx_ref(tls);
+    upstream_tls_ctx_unref(*slot);
+    *slot = tls;
+    return 0;
+}
+
+static const char *stat_name_of(const pb_cluster *c)
+{
+    return c->alt_stat_name[0] ? c->alt_stat_name : c->name;
+}
+
 static int fill_cluster(cluster_manager *cm, cm_cluster *out, const pb_cluster *c, const char *version)
 {
     memset(out, 0, sizeof(*out));
@@ -168,8 +198,22 @@ int cluster_manager_add_static(cluster_manager *cm, const pb_cluster *c, char *e
         snprintf(err, errlen, "cluster manager: duplicate cluster '%s'", c->name);
         return -1;
     }
+    upstream_tls_ctx *tls;
+    char why[1024];
+    if (upstream_tls_ctx_create(c, "", &tls, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "cluster '%s': %s", c->name, why);
+        return -1;
+    }
     cm_cluster entry;
     if (reserve(cm) != 0 || fill_cluster(cm, &entry, c, "") != 0) {
+        upstream_tls_ctx_unref(tls);
+        snprintf(err, errlen, "cluster manager: out of memory");
+        return -1;
+    }
+    int rc = set_tls(cm, &entry, &entry.tls, tls, stat_name_of(c));
+    upstream_tls_ctx_unref(tls);
+    if (rc != 0) {
+        cm_cluster_free(cm, &entry);
         snprintf(err, errlen, "cluster manager: out of memory");
         return -1;
     }
@@ -242,17 +286,24 @@ static int replace_active(cluster_manager *cm, cm_cluster *e, const uint8_t *byt
     free(e->warming_version);
     e->warming_config = NULL;
     e->warming_version = NULL;
+    upstream_tls_ctx_unref(e->warming_tls);
+    e->warming_tls = NULL;
     e->generation = next_generation(cm);
     return 0;
 }
 
 static int insert_dynamic(cluster_manager *cm, const pb_cluster *c, const char *version, int warming,
-                          char *err, size_t errlen)
+                          upstream_tls_ctx *tls, char *err, size_t errlen)
 {
     int found;
     size_t at = lower_bound(cm, c->name, &found);
     cm_cluster entry;
     if (reserve(cm) != 0 || fill_cluster(cm, &entry, c, version) != 0) {
+        snprintf(err, errlen, "cluster manager: out of memory");
+        return -1;
+    }
+    if (set_tls(cm, &entry, &entry.tls, tls, stat_name_of(c)) != 0) {
+        cm_cluster_free(cm, &entry);
         snprintf(err, errlen, "cluster manager: out of memory");
         return -1;
     }
@@ -267,20 +318,25 @@ static int insert_dynamic(cluster_manager *cm, const pb_cluster *c, const char *
 
 int cluster_manager_upsert_dynamic(cluster_manager *cm, const pb_cluster *c, const uint8_t *bytes,
                                    size_t len, const char *version, int warming,
-                                   char *err, size_t errlen)
+                                   upstream_tls_ctx *tls, char *err, size_t errlen)
 {
     cm_cluster *e = find_mut(cm, c->name);
     int rc;
     if (e == NULL) {
-        rc = insert_dynamic(cm, c, version, warming, err, errlen);
+        rc = insert_dynamic(cm, c, version, warming, tls, err, errlen);
     } else if (!e->added_via_api) {
         snprintf(err, errlen, "cannot update static cluster '%s'", c->name);
         return -1;
     } else {
-        if (e->state == CM_CLUSTER_ACTIVE && warming)
+        if (e->state == CM_CLUSTER_ACTIVE && warming) {
             rc = replace_warming(e, bytes, len, version);
-        else
+            if (rc == 0)
+                rc = set_tls(cm, e, &e->warming_tls, tls, stat_name_of(c));
+        } else {
             rc = replace_active(cm, e, bytes, len, version);
+            if (rc == 0)
+                rc = set_tls(cm, e, &e->tls, tls, stat_name_of(c));
+        }
         if (rc == 0 && !warming)
             e->state = CM_CLUSTER_ACTIVE;
         if (rc != 0)
@@ -322,6 +378,9 @@ static int promote(cluster_manager *cm, cm_cluster *e)
         e->config_len = len;
         e->version_info = ver;
         e->last_updated = e->warming_updated;
+        upstream_tls_ctx_unref(e->tls);
+        e->tls = e->warming_tls;
+        e->warming_tls = NULL;
     }
     e->state = CM_CLUSTER_ACTIVE;
     e->generation = next_generation(cm);

@@ -6,6 +6,7 @@
 
 #include "xdsnode/cluster_stats.h"
 #include "xdsnode/log.h"
+#include "xdsnode/upstream_tls.h"
 
 #define HOST_STAT_DEF(id, name, type) [HOST_STAT_##id] = {name, type},
 const stat_def host_stat_defs[HOST_STAT_COUNT] = {HOST_STATS(HOST_STAT_DEF)};
@@ -45,6 +46,9 @@ void dp_cluster_unref(dp_cluster *c)
     cluster_config_free(c->cfg);
     if (c->stats)
         stats_scope_unref(c->stats);
+    upstream_tls_ctx_unref(c->tls);
+    if (c->ssl_stats)
+        stats_scope_unref(c->ssl_stats);
     free(c->hosts);
     free(c->rq_active);
     free(c);
@@ -108,6 +112,12 @@ static dp_cluster *cluster_for(const cm_cluster *cc, const dp_snapshot *prev)
         return NULL;
     }
     c->added_via_api = cc->added_via_api;
+    if (cc->tls) { /* built once per config by the cluster manager, shared read-only */
+        upstream_tls_ctx_ref(cc->tls);
+        c->tls = cc->tls;
+        stats_scope_ref(cc->ssl_stats);
+        c->ssl_stats = cc->ssl_stats;
+    }
     stats_set(cc->stats, CLUSTER_STAT_MEMBERSHIP_TOTAL, (int64_t)cfg->n_hosts);
     size_t healthy = 0;
     for (size_t i = 0; i < cfg->n_hosts; i++)

@@ -513,7 +513,8 @@ static void visit_cluster(const worker *w, const worker_cluster *wc, worker_pool
         http1_pool *h1 = wc->pools[i] ? conn_pool_http1(wc->pools[i]) : NULL;
         http2_pool *h2 = wc->pools[i] ? conn_pool_http2(wc->pools[i]) : NULL;
         worker_pool_view v = {.worker_id = w->id, .cfg = wc->dc->cfg, .host = i,
-                              .cluster_draining = wc->draining, .generation = wc->dc->generation};
+                              .cluster_draining = wc->draining, .generation = wc->dc->generation,
+                              .tls = wc->dc->tls != NULL};
         if (h1 != NULL) {
             v.protocol = "http1";
             http1_pool_counts_get(h1, v.counts);

@@ -103,8 +103,9 @@ Test(validate, unsupported_is_explicit)
     expect_invalid("static_resources: {clusters: [{name: a, transport_socket_matches: [{name: m, "
                    "transport_socket: {name: tls, typed_config: {'@type': "
                    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext}}}]}]}",
-                   "static_resources.clusters[0].transport_socket_matches: unsupported: no match uses "
-                   "a plaintext transport socket (TLS is not implemented yet)");
+                   "static_resources.clusters[0].transport_socket_matches: unsupported: "
+                   "transport_socket_matches are not evaluated, and no match uses a plaintext "
+                   "transport socket to fall back on");
     expect_invalid("node: {metadata: {INSTANCE_IPS: [10.0.0.1]}}",
                    "node.metadata.INSTANCE_IPS: INSTANCE_IPS must be a string (istiod rejects other "
                    "types; quote booleans and write IP lists comma-separated)");

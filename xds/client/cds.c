@@ -18,6 +18,7 @@ typedef struct {
     const uint8_t *bytes; /* as received */
     size_t len;
     const char *version;  /* per-resource version (Delta) or the update's (SotW) */
+    upstream_tls_ctx *tls;/* its TLS context, built while checking (NULL: plaintext or unchanged) */
 } cds_item;
 
 static int cmp_name(const void *a, const void *b)
@@ -36,8 +37,16 @@ static void free_items(cds_item *items, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (items[i].cluster)
             protobuf_c_message_free_unpacked(&items[i].cluster->base, NULL);
+        upstream_tls_ctx_unref(items[i].tls);
     }
     free(items);
+}
+
+static int same_config(const cm_cluster *e, const cds_item *it)
+{
+    if (e->warming_config)
+        return e->warming_config_len == it->len && memcmp(e->warming_config, it->bytes, it->len) == 0;
+    return e->config_len == it->len && memcmp(e->config, it->bytes, it->len) == 0;
 }
 
 /* Checks one item; on error appends "NAME: reason" to why and records it. */
@@ -51,6 +60,11 @@ static int check_item(struct xds_client *c, cds_item *it, strbuf *why, xds_failu
         err[0] = '\0';
         if (existing && !existing->added_via_api)
             snprintf(err, sizeof(err), "cannot update static cluster '%s'", it->name);
+        /* TLS: files read and the context built once, now, so a bad one
+         * NACKs the update; an unchanged cluster keeps the context it has. */
+        else if (!(existing && same_config(existing, it)) &&
+                 upstream_tls_ctx_create(it->cluster, "", &it->tls, err, sizeof(err)) != 0)
+            it->tls = NULL;
     }
     if (err[0] == '\0')
         return 0;
@@ -68,13 +82,6 @@ static void decode_item(cds_item *it, const Google__Protobuf__Any *any, const ch
     if (any && strcmp(type_name_of(any->type_url), type_name_of(XDS_CDS_TYPE_URL)) == 0)
         it->cluster = (pb_cluster *)protobuf_c_message_unpack(PB_CLUSTER_DESC, NULL, it->len, it->bytes);
     it->name = it->cluster ? it->cluster->name : name_hint;
-}
-
-static int same_config(const cm_cluster *e, const cds_item *it)
-{
-    if (e->warming_config)
-        return e->warming_config_len == it->len && memcmp(e->warming_config, it->bytes, it->len) == 0;
-    return e->config_len == it->len && memcmp(e->config, it->bytes, it->len) == 0;
 }
 
 static void note_ignored_fields(const cm_cluster *e, const pb_cluster *cl)
@@ -105,7 +112,7 @@ static int apply_item(struct xds_client *c, const cds_item *it, char *err, size_
     if (!is_dns && c->dns)
         dns_resolver_unwatch(c->dns, it->name);
     if (cluster_manager_upsert_dynamic(c->cm, it->cluster, it->bytes, it->len, it->version, warming,
-                                       err, errlen) != 0)
+                                       it->tls, err, errlen) != 0)
         return -1;
     e = cluster_manager_find(c->cm, it->name);
     note_ignored_fields(e, it->cluster);
