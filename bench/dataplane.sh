@@ -172,5 +172,5 @@ awk -v rounds="$ROUNDS" '
             rps["direct-close"], oc["direct-close"], rps["xdsnode-close"], oc["xdsnode-close"],
             rps["xdsnode-close"] / rps["direct-close"]
         printf "  origin connections per 1,000 requests through xdsnode: %.2f\n",
-            req["xdsnode-close"] > 0 ? oc["xdsnode-close"] / req["xdsnode-close"] * 1000 : 0
+            (req["xdsnode-close"] > 0 ? oc["xdsnode-close"] / req["xdsnode-close"] * 1000 : 0)
     }' "$tmp/results"
