@@ -23,6 +23,7 @@
 
 #include "xdsnode/circuit_breaker.h"
 #include "xdsnode/http_headers.h"
+#include "xdsnode/pool_base.h"
 
 struct ev_loop;
 struct worker_cluster;
@@ -93,19 +94,6 @@ void http1_pool_drain(http1_pool *p);
 /* No connection, no pending request. */
 int http1_pool_empty(const http1_pool *p);
 
-/* The pool's published counts (for /pools). Connections are connecting,
- * active (busy, reusable), idle (ready) or draining (busy, closing after
- * their response); streams are requests bound to a connection; pending
- * are queued requests. */
-enum {
-    POOL_COUNT_CONNECTING = 0,
-    POOL_COUNT_ACTIVE,
-    POOL_COUNT_IDLE,
-    POOL_COUNT_DRAINING,
-    POOL_COUNT_STREAMS,
-    POOL_COUNT_PENDING,
-    POOL_COUNT_FIELDS
-};
 /* Any thread: reads atomics the owning worker updates on every change;
  * `p` must stay alive meanwhile (see worker_visit_pools). */
 void http1_pool_counts_get(const http1_pool *p, size_t counts[POOL_COUNT_FIELDS]);

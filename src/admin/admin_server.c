@@ -9,6 +9,7 @@
  * bounded: while a response is pending we do not read.
  */
 #include "xdsnode/admin.h"
+#include "xdsnode/dlist.h"
 #include "xdsnode/log.h"
 
 #include <arpa/inet.h>
@@ -397,12 +398,7 @@ static void conn_close(admin_conn *c)
     ev_io_stop(srv->loop, &c->write_watcher);
     ev_timer_stop(srv->loop, &c->idle_timer);
     close(c->fd);
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        srv->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
+    DLIST_REMOVE(srv->conns, c);
     conn_reset_request(c);
     free(c->out);
     free(c);
@@ -754,10 +750,7 @@ static void conn_open(admin_server *srv, int fd)
     c->read_watcher.data = c;
     c->write_watcher.data = c;
     c->idle_timer.data = c;
-    c->next = srv->conns;
-    if (srv->conns != NULL)
-        srv->conns->prev = c;
-    srv->conns = c;
+    DLIST_INSERT_HEAD(srv->conns, c);
     ev_io_start(srv->loop, &c->read_watcher);
     ev_timer_again(srv->loop, &c->idle_timer);
 }

@@ -1,6 +1,5 @@
 /* h2_downstream.c: HTTP/2 downstream connections over the HCM (h2_downstream.h). */
 #include "xdsnode/h2_downstream.h"
-#include "xdsnode/wmem.h"
 
 #include <errno.h>
 #include <http_parser.h>
@@ -21,11 +20,13 @@
 #pragma GCC diagnostic pop
 
 #include "xdsnode/buffer.h"
+#include "xdsnode/dlist.h"
+#include "xdsnode/h2_common.h"
 #include "xdsnode/hcm.h"
 #include "xdsnode/http_headers.h"
-#include "xdsnode/h2_common.h"
 #include "xdsnode/http_stats.h"
 #include "xdsnode/log.h"
+#include "xdsnode/wmem.h"
 
 #define H2D_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2D_PREFACE_LEN 24
@@ -143,12 +144,7 @@ static void stream_free(h2d_stream *st)
         st->hcm = NULL;
         hcm_pipe_abort(p);
     }
-    if (st->prev)
-        st->prev->next = st->next;
-    else
-        c->streams = st->next;
-    if (st->next)
-        st->next->prev = st->prev;
+    DLIST_REMOVE(c->streams, st);
     header_list_free(&st->reqh);
     header_list_free(&st->trailers);
     buffer_free(&st->out);
@@ -465,10 +461,7 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     header_list_init(&st->resph);
     http_parser_init(&st->resp, HTTP_RESPONSE);
     st->resp.data = st;
-    st->next = c->streams;
-    if (c->streams)
-        c->streams->prev = st;
-    c->streams = st;
+    DLIST_INSERT_HEAD(c->streams, st);
     nghttp2_session_set_stream_user_data(session, st->id, st);
     return 0;
 }

@@ -1,6 +1,5 @@
 /* hcm.c: downstream HTTP/1.1 connections, routing and the upstream request (hcm.h). */
 #include "xdsnode/hcm.h"
-#include "xdsnode/wmem.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,6 +22,7 @@
 #include "xdsnode/http_headers.h"
 #include "xdsnode/http_stats.h"
 #include "xdsnode/log.h"
+#include "xdsnode/wmem.h"
 
 /* HttpConnectionManager.delayed_close_timeout: after a response that
  * closes the connection, wait this long for the client to close first

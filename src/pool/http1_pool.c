@@ -17,6 +17,7 @@
 #pragma GCC diagnostic pop
 
 #include "xdsnode/cluster_stats.h"
+#include "xdsnode/dlist.h"
 #include "xdsnode/log.h"
 #include "xdsnode/upstream_socket.h"
 #include "xdsnode/upstream_tls.h"
@@ -60,42 +61,32 @@ struct upconn {
 };
 
 struct http1_pool {
-    struct ev_loop *loop;
-    worker_cluster *wc;
-    size_t host;
+    pool_base b;               /* loop, cluster, host, pending queue, counts */
     upconn *conns;             /* every connection, any state */
     size_t n_conns, n_connecting, n_ready, n_draining, n_bound;
-    pool_request *pending_head, *pending_tail;
-    size_t n_pending;
-    int draining;
     char tls_failure[768];     /* the last TLS failure, for requests it fails */
-    /* Copies of the counts above for readers on other threads (/pools). */
-    _Atomic size_t pub[POOL_COUNT_FIELDS];
 };
 
-/* Publishes the counts (relaxed atomics: each number is exact, the set
- * is as of some moment of this worker's loop). */
+/* Publishes the counts (pool_base_publish). */
 static void pool_publish(http1_pool *p)
 {
     size_t busy = p->n_conns - p->n_connecting - p->n_ready;
     /* In a draining pool every busy connection closes once the queue is served. */
-    size_t draining = p->draining ? busy : p->n_draining;
+    size_t draining = p->b.draining ? busy : p->n_draining;
     size_t v[POOL_COUNT_FIELDS] = {
         [POOL_COUNT_CONNECTING] = p->n_connecting,
         [POOL_COUNT_ACTIVE] = busy - draining,
         [POOL_COUNT_IDLE] = p->n_ready,
         [POOL_COUNT_DRAINING] = draining,
         [POOL_COUNT_STREAMS] = p->n_bound,
-        [POOL_COUNT_PENDING] = p->n_pending,
+        [POOL_COUNT_PENDING] = p->b.n_pending,
     };
-    for (int i = 0; i < POOL_COUNT_FIELDS; i++)
-        atomic_store_explicit(&p->pub[i], v[i], memory_order_relaxed);
+    pool_base_publish(&p->b, v);
 }
 
 void http1_pool_counts_get(const http1_pool *p, size_t counts[POOL_COUNT_FIELDS])
 {
-    for (int i = 0; i < POOL_COUNT_FIELDS; i++)
-        counts[i] = atomic_load_explicit(&((http1_pool *)p)->pub[i], memory_order_relaxed);
+    pool_base_counts_get(&p->b, counts);
 }
 
 /* A busy connection that will close after its response. */
@@ -109,9 +100,9 @@ static void conn_set_draining(upconn *c)
     pool_publish(c->pool);
 }
 
-static dp_cluster *pool_cluster(const http1_pool *p) { return p->wc->dc; }
-static stats_scope *pool_stats(const http1_pool *p) { return p->wc->dc->stats; }
-static host_stats *pool_host_stats(const http1_pool *p) { return &p->wc->dc->hosts[p->host]; }
+static dp_cluster *pool_cluster(const http1_pool *p) { return pool_base_cluster(&p->b); }
+static stats_scope *pool_stats(const http1_pool *p) { return pool_base_stats(&p->b); }
+static host_stats *pool_host_stats(const http1_pool *p) { return pool_base_host_stats(&p->b); }
 
 static void conn_destroy(upconn *c, int remote);
 static void conn_on_ready(upconn *c);
@@ -123,57 +114,28 @@ static void maybe_open_connection(http1_pool *p, int priority);
 
 static void pending_push(http1_pool *p, pool_request *r)
 {
-    r->prev = p->pending_tail;
-    r->next = NULL;
-    if (p->pending_tail)
-        p->pending_tail->next = r;
-    else
-        p->pending_head = r;
-    p->pending_tail = r;
-    p->n_pending++;
+    pool_base_pending_push(&p->b, r);
     r->pool = p;
     pool_publish(p);
-    stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_PENDING_TOTAL);
-    stats_add(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_PENDING_ACTIVE, 1);
 }
 
 static void pending_remove(http1_pool *p, pool_request *r)
 {
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        p->pending_head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        p->pending_tail = r->prev;
-    r->prev = r->next = NULL;
-    p->n_pending--;
+    pool_base_pending_remove(&p->b, r);
     pool_publish(p);
-    stats_dec(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_PENDING_ACTIVE);
-    cb_release(&pool_cluster(p)->cb, r->priority, CB_PENDING);
 }
 
 /* --- connection list ----------------------------------------------------- */
 
 static void conn_link(http1_pool *p, upconn *c)
 {
-    c->next = p->conns;
-    c->prev = NULL;
-    if (p->conns)
-        p->conns->prev = c;
-    p->conns = c;
+    DLIST_INSERT_HEAD(p->conns, c);
     p->n_conns++;
 }
 
 static void conn_unlink(http1_pool *p, upconn *c)
 {
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        p->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    DLIST_REMOVE(p->conns, c);
     p->n_conns--;
 }
 
@@ -186,19 +148,19 @@ static void conn_flush(upconn *c)
     if (w < 0) {
         /* Reported by the read side (EOF or reset), never from inside a
          * caller's upconn_send(). */
-        ev_io_stop(c->pool->loop, &c->wio);
+        ev_io_stop(c->pool->b.loop, &c->wio);
         buffer_reset(&c->out);
-        ev_io_start(c->pool->loop, &c->rio);
+        ev_io_start(c->pool->b.loop, &c->rio);
         if (c->tls) /* a TLS error need not make the socket readable */
-            ev_feed_event(c->pool->loop, &c->rio, EV_READ);
+            ev_feed_event(c->pool->b.loop, &c->rio, EV_READ);
         return;
     }
     c->written += (size_t)w;
     stats_add(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_TX_BYTES_TOTAL, (uint64_t)w);
     if (buffer_len(&c->out) > 0) {
-        ev_io_start(c->pool->loop, &c->wio);
+        ev_io_start(c->pool->b.loop, &c->wio);
     } else {
-        ev_io_stop(c->pool->loop, &c->wio);
+        ev_io_stop(c->pool->b.loop, &c->wio);
         if (before > 0 && c->req && c->req->cb->on_drained)
             c->req->cb->on_drained(c->req);
     }
@@ -220,15 +182,15 @@ void upconn_request_end(upconn *c) { c->request_done = 1; }
 void upconn_pause_reading(upconn *c)
 {
     c->reading_paused = 1;
-    ev_io_stop(c->pool->loop, &c->rio);
+    ev_io_stop(c->pool->b.loop, &c->rio);
 }
 
 void upconn_resume_reading(upconn *c)
 {
     c->reading_paused = 0;
-    ev_io_start(c->pool->loop, &c->rio);
+    ev_io_start(c->pool->b.loop, &c->rio);
     if (c->tls && upstream_tls_pending(c->tls)) /* decrypted bytes wait in the SSL */
-        ev_feed_event(c->pool->loop, &c->rio, EV_READ);
+        ev_feed_event(c->pool->b.loop, &c->rio, EV_READ);
 }
 
 const char *upconn_host_name(const upconn *c) { return c->host_name; }
@@ -339,8 +301,8 @@ static pool_request *conn_unbind(upconn *c)
 /* Fails pending requests that no connection being opened will serve. */
 static void fail_unservable_pending(http1_pool *p, pool_failure why)
 {
-    while (p->n_pending > p->n_connecting + p->n_ready && p->pending_head) {
-        pool_request *r = p->pending_head;
+    while (p->b.n_pending > p->n_connecting + p->n_ready && p->b.pending_head) {
+        pool_request *r = p->b.pending_head;
         pending_remove(p, r);
         r->pool = NULL;
         r->transport_failure = p->tls_failure[0] ? p->tls_failure : NULL;
@@ -350,7 +312,7 @@ static void fail_unservable_pending(http1_pool *p, pool_failure why)
 
 static void conn_close_socket(upconn *c)
 {
-    struct ev_loop *loop = c->pool->loop;
+    struct ev_loop *loop = c->pool->b.loop;
     ev_io_stop(loop, &c->rio);
     ev_io_stop(loop, &c->wio);
     ev_timer_stop(loop, &c->timer);
@@ -403,8 +365,8 @@ static void conn_destroy(upconn *c, int remote)
         r->cb->on_reset(r, &info);
     if (was_connecting)
         fail_unservable_pending(p, why);
-    else if (p->pending_head)
-        maybe_open_connection(p, p->pending_head->priority); /* queued requests need a connection */
+    else if (p->b.pending_head)
+        maybe_open_connection(p, p->b.pending_head->priority); /* queued requests need a connection */
 }
 
 static void conn_bind(upconn *c, pool_request *r)
@@ -420,14 +382,14 @@ static void conn_bind(upconn *c, pool_request *r)
     pool_publish(p);
     c->written = 0;
     c->response_started = c->response_done = c->request_done = 0;
-    ev_timer_stop(p->loop, &c->timer);
+    ev_timer_stop(p->b.loop, &c->timer);
     http_parser_init(&c->parser, HTTP_RESPONSE);
     c->parser.data = c;
     stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_TOTAL);
     stats_add(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_ACTIVE, 1);
     host_stat_add(pool_host_stats(p), HOST_STAT_RQ_TOTAL, 1);
     host_stat_add(pool_host_stats(p), HOST_STAT_RQ_ACTIVE, 1);
-    ev_io_start(p->loop, &c->rio);
+    ev_io_start(p->b.loop, &c->rio);
     r->cb->on_ready(r, c);
 }
 
@@ -467,22 +429,22 @@ static void conn_on_ready(upconn *c)
         p->n_ready++;
         pool_publish(p);
     }
-    while (p->pending_head) {
-        pool_request *r = p->pending_head;
+    while (p->b.pending_head) {
+        pool_request *r = p->b.pending_head;
         pending_remove(p, r);
         bind_or_overflow(c, r);
         if (c->state == UC_BUSY)
             return;
     }
-    if (p->draining) {
+    if (p->b.draining) {
         conn_destroy(c, 0);
         return;
     }
-    ev_io_start(p->loop, &c->rio); /* notices an upstream close while idle */
+    ev_io_start(p->b.loop, &c->rio); /* notices an upstream close while idle */
     double idle = idle_seconds(c);
     if (idle > 0) {
         ev_timer_set(&c->timer, idle, 0.);
-        ev_timer_start(p->loop, &c->timer);
+        ev_timer_start(p->b.loop, &c->timer);
     }
 }
 
@@ -541,7 +503,7 @@ static void conn_on_read(upconn *c)
     /* The SSL holds more than one read took, which the socket may never
      * signal: read again (a connection closed meanwhile drops the event). */
     if (c->tls && !c->reading_paused && upstream_tls_pending(c->tls))
-        ev_feed_event(c->pool->loop, &c->rio, EV_READ);
+        ev_feed_event(c->pool->b.loop, &c->rio, EV_READ);
     if (c->req && c->req->cb->on_read_done)
         c->req->cb->on_read_done(c->req);
 }
@@ -561,7 +523,7 @@ static void on_conn_io(struct ev_loop *loop, ev_io *w, int revents)
 static void conn_connected(upconn *c)
 {
     http1_pool *p = c->pool;
-    ev_timer_stop(p->loop, &c->timer);
+    ev_timer_stop(p->b.loop, &c->timer);
     p->n_connecting--;
     c->state = UC_BUSY; /* transitional */
     pool_publish(p);
@@ -574,16 +536,16 @@ static void conn_tls_handshake(upconn *c)
     http1_pool *p = c->pool;
     switch (upstream_tls_handshake(c->tls)) {
     case UPSTREAM_TLS_DONE:
-        ev_io_stop(p->loop, &c->rio);
-        ev_io_stop(p->loop, &c->wio);
+        ev_io_stop(p->b.loop, &c->rio);
+        ev_io_stop(p->b.loop, &c->wio);
         conn_connected(c);
         break;
     case UPSTREAM_TLS_WANT_READ:
-        ev_io_stop(p->loop, &c->wio);
-        ev_io_start(p->loop, &c->rio);
+        ev_io_stop(p->b.loop, &c->wio);
+        ev_io_start(p->b.loop, &c->rio);
         break;
     case UPSTREAM_TLS_WANT_WRITE:
-        ev_io_start(p->loop, &c->wio);
+        ev_io_start(p->b.loop, &c->wio);
         break;
     case UPSTREAM_TLS_FAILED:
         log_debug("cluster '%s': %s: TLS handshake failed: %s", pool_cluster(p)->cfg->name,
@@ -614,7 +576,7 @@ static void on_conn_writable(struct ev_loop *loop, ev_io *w, int revents)
             conn_destroy(c, 1);
             return;
         }
-        ev_io_stop(c->pool->loop, &c->wio);
+        ev_io_stop(c->pool->b.loop, &c->wio);
         if (c->tls) {
             c->tcp_connected = 1;
             conn_tls_handshake(c);
@@ -665,7 +627,7 @@ static void conn_start_lifetime(upconn *c, const cluster_config *cfg)
     ev_timer_init(&c->lifetime, on_conn_lifetime, (double)cfg->max_connection_duration_ms / 1000.0, 0.);
     c->lifetime.data = c;
     if (cfg->max_connection_duration_ms > 0)
-        ev_timer_start(c->pool->loop, &c->lifetime);
+        ev_timer_start(c->pool->b.loop, &c->lifetime);
 }
 
 /* Opens one connection (the caller has taken the connection resource at
@@ -673,7 +635,7 @@ static void conn_start_lifetime(upconn *c, const cluster_config *cfg)
 static int conn_open(http1_pool *p, int priority)
 {
     const cluster_config *cfg = pool_cluster(p)->cfg;
-    const cluster_host *h = &cfg->hosts[p->host];
+    const cluster_host *h = &cfg->hosts[p->b.host];
     stats_scope *st = pool_stats(p);
     int fd = socket(h->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     upconn *c = fd >= 0 ? calloc(1, sizeof(*c)) : NULL;
@@ -720,8 +682,8 @@ static int conn_open(http1_pool *p, int priority)
         conn_destroy(c, 1);
         return 0;
     }
-    ev_io_start(p->loop, &c->wio);
-    ev_timer_start(p->loop, &c->timer);
+    ev_io_start(p->b.loop, &c->wio);
+    ev_timer_start(p->b.loop, &c->timer);
     return 0;
 }
 
@@ -729,7 +691,7 @@ static int conn_open(http1_pool *p, int priority)
 static void maybe_open_connection(http1_pool *p, int priority)
 {
     dp_cluster *dc = pool_cluster(p);
-    if (p->n_pending <= p->n_connecting)
+    if (p->b.n_pending <= p->n_connecting)
         return;
     uint64_t host_cx = atomic_load(&pool_host_stats(p)->v[HOST_STAT_CX_ACTIVE]);
     if (cb_try_acquire_connection(&dc->cb, priority, host_cx)) {
@@ -809,15 +771,13 @@ http1_pool *http1_pool_create(struct ev_loop *loop, worker_cluster *wc, size_t h
     http1_pool *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
-    p->loop = loop;
-    p->wc = wc;
-    p->host = host_index;
+    pool_base_init(&p->b, loop, wc, host_index);
     return p;
 }
 
 void http1_pool_drain(http1_pool *p)
 {
-    p->draining = 1;
+    p->b.draining = 1;
     pool_publish(p);
     upconn *c = p->conns;
     while (c) {
@@ -828,14 +788,14 @@ void http1_pool_drain(http1_pool *p)
     }
 }
 
-int http1_pool_empty(const http1_pool *p) { return p->n_conns == 0 && p->n_pending == 0; }
+int http1_pool_empty(const http1_pool *p) { return p->n_conns == 0 && p->b.n_pending == 0; }
 
 void http1_pool_destroy(http1_pool *p)
 {
     if (p == NULL)
         return;
-    while (p->pending_head) {
-        pool_request *r = p->pending_head;
+    while (p->b.pending_head) {
+        pool_request *r = p->b.pending_head;
         pending_remove(p, r);
         r->pool = NULL;
     }

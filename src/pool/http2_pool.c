@@ -1,6 +1,5 @@
 /* http2_pool.c: HTTP/2 upstream connection pool per worker per host (http2_pool.h). */
 #include "xdsnode/http2_pool.h"
-#include "xdsnode/wmem.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -21,10 +20,12 @@
 #pragma GCC diagnostic pop
 
 #include "xdsnode/cluster_stats.h"
+#include "xdsnode/dlist.h"
 #include "xdsnode/h2_common.h"
 #include "xdsnode/log.h"
 #include "xdsnode/upstream_socket.h"
 #include "xdsnode/upstream_tls.h"
+#include "xdsnode/wmem.h"
 #include "xdsnode/worker.h"
 
 /* Read size per event on an upstream socket. */
@@ -74,25 +75,18 @@ struct h2conn {
 };
 
 struct http2_pool {
-    struct ev_loop *loop;
-    worker_cluster *wc;
-    size_t host;
+    pool_base b;              /* loop, cluster, host, pending queue, counts
+                               * (published at the end of every entry point) */
     h2conn *conns;
     size_t n_conns, n_connecting;
-    pool_request *pending_head, *pending_tail;
-    size_t n_pending;
-    int draining;
     char host_name[80];
     char tls_failure[768];    /* the last TLS failure, for the requests it fails */
-    /* POOL_COUNT_* (http1_pool.h) for readers on other threads (/pools),
-     * published at the end of every entry point into the pool. */
-    _Atomic size_t pub[POOL_COUNT_FIELDS];
 };
 
-static dp_cluster *pool_cluster(const http2_pool *p) { return p->wc->dc; }
-static const cluster_config *pool_cfg(const http2_pool *p) { return p->wc->dc->cfg; }
-static stats_scope *pool_stats(const http2_pool *p) { return p->wc->dc->stats; }
-static host_stats *pool_host_stats(const http2_pool *p) { return &p->wc->dc->hosts[p->host]; }
+static dp_cluster *pool_cluster(const http2_pool *p) { return pool_base_cluster(&p->b); }
+static const cluster_config *pool_cfg(const http2_pool *p) { return pool_base_cluster(&p->b)->cfg; }
+static stats_scope *pool_stats(const http2_pool *p) { return pool_base_stats(&p->b); }
+static host_stats *pool_host_stats(const http2_pool *p) { return pool_base_host_stats(&p->b); }
 
 static void conn_destroy(h2conn *c, int remote);
 static void conn_connected(h2conn *c);
@@ -113,7 +107,7 @@ static void pool_publish(http2_pool *p)
     for (const h2conn *c = p->conns; c != NULL; c = c->next) {
         if (c->state == H2C_CONNECTING)
             v[POOL_COUNT_CONNECTING]++;
-        else if (c->state == H2C_DRAINING || p->draining)
+        else if (c->state == H2C_DRAINING || p->b.draining)
             v[POOL_COUNT_DRAINING]++;
         else if (c->n_streams > 0)
             v[POOL_COUNT_ACTIVE]++;
@@ -121,93 +115,53 @@ static void pool_publish(http2_pool *p)
             v[POOL_COUNT_IDLE]++;
         v[POOL_COUNT_STREAMS] += c->n_streams;
     }
-    v[POOL_COUNT_PENDING] = p->n_pending;
-    for (int i = 0; i < POOL_COUNT_FIELDS; i++)
-        atomic_store_explicit(&p->pub[i], v[i], memory_order_relaxed);
+    v[POOL_COUNT_PENDING] = p->b.n_pending;
+    pool_base_publish(&p->b, v);
 }
 
 void http2_pool_counts_get(const http2_pool *p, size_t counts[POOL_COUNT_FIELDS])
 {
-    for (int i = 0; i < POOL_COUNT_FIELDS; i++)
-        counts[i] = atomic_load_explicit(&((http2_pool *)p)->pub[i], memory_order_relaxed);
+    pool_base_counts_get(&p->b, counts);
 }
 
 /* --- pending queue ------------------------------------------------------ */
 
 static void pending_push(http2_pool *p, pool_request *r)
 {
-    r->prev = p->pending_tail;
-    r->next = NULL;
-    if (p->pending_tail)
-        p->pending_tail->next = r;
-    else
-        p->pending_head = r;
-    p->pending_tail = r;
-    p->n_pending++;
+    pool_base_pending_push(&p->b, r);
     r->h2pool = p;
-    stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_PENDING_TOTAL);
-    stats_add(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_PENDING_ACTIVE, 1);
 }
 
 static void pending_remove(http2_pool *p, pool_request *r)
 {
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        p->pending_head = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    else
-        p->pending_tail = r->prev;
-    r->prev = r->next = NULL;
-    p->n_pending--;
+    pool_base_pending_remove(&p->b, r);
     r->h2pool = NULL;
-    stats_dec(pool_stats(p), CLUSTER_STAT_UPSTREAM_RQ_PENDING_ACTIVE);
-    cb_release(&pool_cluster(p)->cb, r->priority, CB_PENDING);
 }
 
 /* --- lists ---------------------------------------------------------------- */
 
 static void conn_link(http2_pool *p, h2conn *c)
 {
-    c->next = p->conns;
-    c->prev = NULL;
-    if (p->conns)
-        p->conns->prev = c;
-    p->conns = c;
+    DLIST_INSERT_HEAD(p->conns, c);
     p->n_conns++;
 }
 
 static void conn_unlink(http2_pool *p, h2conn *c)
 {
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        p->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    DLIST_REMOVE(p->conns, c);
     p->n_conns--;
 }
 
 static void stream_link(h2conn *c, h2_stream *st)
 {
-    st->next = c->streams;
-    st->prev = NULL;
-    if (c->streams)
-        c->streams->prev = st;
-    c->streams = st;
+    DLIST_INSERT_HEAD(c->streams, st);
     c->n_streams++;
     stats_add(pool_stats(c->pool), CLUSTER_STAT_HTTP2_STREAMS_ACTIVE, 1);
 }
 
 static void stream_unlink(h2conn *c, h2_stream *st)
 {
-    if (st->prev)
-        st->prev->next = st->next;
-    else
-        c->streams = st->next;
-    if (st->next)
-        st->next->prev = st->prev;
+    DLIST_REMOVE(c->streams, st);
     c->n_streams--;
     stats_dec(pool_stats(c->pool), CLUSTER_STAT_HTTP2_STREAMS_ACTIVE);
 }
@@ -278,14 +232,14 @@ static void stream_retire(h2_stream *st)
 static void conn_after_stream(h2conn *c)
 {
     http2_pool *p = c->pool;
-    if (c->state == H2C_DRAINING || p->draining) {
+    if (c->state == H2C_DRAINING || p->b.draining) {
         if (c->n_streams == 0 && !c->in_session)
             conn_destroy(c, 0);
         return;
     }
     if (c->n_streams == 0 && pool_cfg(p)->idle_timeout_ms) {
         ev_timer_set(&c->timer, (double)pool_cfg(p)->idle_timeout_ms / 1000.0, 0.);
-        ev_timer_start(p->loop, &c->timer);
+        ev_timer_start(p->b.loop, &c->timer);
     }
 }
 
@@ -425,7 +379,7 @@ static void stream_bind(h2conn *c, pool_request *r)
     header_list_init(&st->resph);
     buffer_init(&st->body);
     stream_link(c, st);
-    ev_timer_stop(p->loop, &c->timer);
+    ev_timer_stop(p->b.loop, &c->timer);
     r->h2 = st;
     r->h2pool = p;
     r->conn = NULL;
@@ -517,7 +471,7 @@ static int on_h2_frame_recv(nghttp2_session *session, const nghttp2_frame *frame
         break;
     case NGHTTP2_PING:
         if (frame->hd.flags & NGHTTP2_FLAG_ACK)
-            ev_timer_stop(c->pool->loop, &c->ping_timeout);
+            ev_timer_stop(c->pool->b.loop, &c->ping_timeout);
         break;
     case NGHTTP2_GOAWAY:
         stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_CLOSE_NOTIFY);
@@ -553,7 +507,7 @@ static int on_h2_frame_recv(nghttp2_session *session, const nghttp2_frame *frame
     }
     /* Any frame shows the connection alive (Envoy extends the PING timeout). */
     if (frame->hd.type != NGHTTP2_PING)
-        ev_timer_stop(c->pool->loop, &c->ping_timeout);
+        ev_timer_stop(c->pool->b.loop, &c->ping_timeout);
     return 0;
 }
 
@@ -614,7 +568,7 @@ static int on_h2_stream_close(nghttp2_session *session, int32_t stream_id, uint3
         return 0;
     h2conn *c = st->conn;
     stream_report_close(st, error_code);
-    if (c->state != H2C_DRAINING && c->pool->pending_head)
+    if (c->state != H2C_DRAINING && c->pool->b.pending_head)
         c->want_flush = 1;
     return 0;
 }
@@ -691,9 +645,9 @@ static void conn_flush(h2conn *c)
         return;
     }
     if (buffer_len(&c->wbuf) > 0 || nghttp2_session_want_write(c->session))
-        ev_io_start(c->pool->loop, &c->wio);
+        ev_io_start(c->pool->b.loop, &c->wio);
     else
-        ev_io_stop(c->pool->loop, &c->wio);
+        ev_io_stop(c->pool->b.loop, &c->wio);
     if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
         buffer_len(&c->wbuf) == 0)
         conn_destroy(c, 0);
@@ -710,7 +664,7 @@ static void conn_schedule_flush(h2conn *c)
         return;
     }
     if (!ev_is_active(&c->flush_timer))
-        ev_timer_start(c->pool->loop, &c->flush_timer);
+        ev_timer_start(c->pool->b.loop, &c->flush_timer);
 }
 
 static void on_flush_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -750,7 +704,7 @@ static void conn_on_read(h2conn *c)
     /* The SSL holds more than one read took, which the socket may never
      * signal: read again (a connection closed meanwhile drops the event). */
     if (c->tls && upstream_tls_pending(c->tls))
-        ev_feed_event(p->loop, &c->rio, EV_READ);
+        ev_feed_event(p->b.loop, &c->rio, EV_READ);
     conn_flush(c);
     pool_dispatch_pending(p);
 }
@@ -801,20 +755,20 @@ static int conn_start_session(h2conn *c)
 static void conn_connected(h2conn *c)
 {
     http2_pool *p = c->pool;
-    ev_timer_stop(p->loop, &c->timer);
-    ev_io_stop(p->loop, &c->wio);
-    ev_io_stop(p->loop, &c->rio);
+    ev_timer_stop(p->b.loop, &c->timer);
+    ev_io_stop(p->b.loop, &c->wio);
+    ev_io_stop(p->b.loop, &c->rio);
     p->n_connecting--;
     if (conn_start_session(c) != 0) {
         conn_destroy(c, 0);
         return;
     }
     c->state = H2C_OPEN;
-    ev_io_start(p->loop, &c->rio);
+    ev_io_start(p->b.loop, &c->rio);
     uint64_t interval = pool_cfg(p)->h2.keepalive_interval_ms;
     if (interval) {
         ev_timer_set(&c->ping_timer, (double)interval / 1000.0, (double)interval / 1000.0);
-        ev_timer_start(p->loop, &c->ping_timer);
+        ev_timer_start(p->b.loop, &c->ping_timer);
     }
     conn_flush(c);
 }
@@ -828,11 +782,11 @@ static void conn_tls_handshake(h2conn *c)
         conn_connected(c);
         break;
     case UPSTREAM_TLS_WANT_READ:
-        ev_io_stop(p->loop, &c->wio);
-        ev_io_start(p->loop, &c->rio);
+        ev_io_stop(p->b.loop, &c->wio);
+        ev_io_start(p->b.loop, &c->rio);
         break;
     case UPSTREAM_TLS_WANT_WRITE:
-        ev_io_start(p->loop, &c->wio);
+        ev_io_start(p->b.loop, &c->wio);
         break;
     case UPSTREAM_TLS_FAILED:
         log_debug("http2 pool %s: TLS handshake failed: %s", p->host_name,
@@ -946,8 +900,8 @@ static void fail_unservable_pending(http2_pool *p, pool_failure why)
         if (c->state == H2C_OPEN)
             return;
     }
-    while (p->pending_head) {
-        pool_request *r = p->pending_head;
+    while (p->b.pending_head) {
+        pool_request *r = p->b.pending_head;
         pending_remove(p, r);
         r->transport_failure = p->tls_failure[0] ? p->tls_failure : NULL;
         r->cb->on_failure(r, why, CB_CONNECTIONS);
@@ -956,7 +910,7 @@ static void fail_unservable_pending(http2_pool *p, pool_failure why)
 
 static void conn_close_socket(h2conn *c)
 {
-    struct ev_loop *loop = c->pool->loop;
+    struct ev_loop *loop = c->pool->b.loop;
     ev_io_stop(loop, &c->rio);
     ev_io_stop(loop, &c->wio);
     ev_timer_stop(loop, &c->timer);
@@ -1029,7 +983,7 @@ static void conn_destroy(h2conn *c, int remote)
 static int conn_open(http2_pool *p)
 {
     const cluster_config *cfg = pool_cfg(p);
-    const cluster_host *h = &cfg->hosts[p->host];
+    const cluster_host *h = &cfg->hosts[p->b.host];
     stats_scope *st = pool_stats(p);
     int fd = socket(h->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     h2conn *c = fd >= 0 ? calloc(1, sizeof(*c)) : NULL;
@@ -1076,8 +1030,8 @@ static int conn_open(http2_pool *p)
         conn_destroy(c, 1);
         return 0;
     }
-    ev_io_start(p->loop, &c->wio);
-    ev_timer_start(p->loop, &c->timer);
+    ev_io_start(p->b.loop, &c->wio);
+    ev_timer_start(p->b.loop, &c->timer);
     return 0;
 }
 
@@ -1097,7 +1051,7 @@ static size_t connecting_capacity(const http2_pool *p)
 static void maybe_open_connection(http2_pool *p)
 {
     dp_cluster *dc = pool_cluster(p);
-    if (p->n_pending <= connecting_capacity(p))
+    if (p->b.n_pending <= connecting_capacity(p))
         return;
     uint64_t host_cx = atomic_load(&pool_host_stats(p)->v[HOST_STAT_CX_ACTIVE]);
     if (cb_try_acquire_connection(&dc->cb, PRIORITY_DEFAULT, host_cx)) {
@@ -1123,16 +1077,16 @@ static h2conn *find_room(http2_pool *p)
 /* Binds pending requests to connections with room; opens more if needed. */
 static void pool_dispatch_pending(http2_pool *p)
 {
-    while (p->pending_head) {
+    while (p->b.pending_head) {
         h2conn *c = find_room(p);
         if (c == NULL)
             break;
-        pool_request *r = p->pending_head;
+        pool_request *r = p->b.pending_head;
         pending_remove(p, r);
         bind_or_overflow(c, r);
         conn_schedule_flush(c);
     }
-    if (p->pending_head)
+    if (p->b.pending_head)
         maybe_open_connection(p);
 }
 
@@ -1146,7 +1100,7 @@ static void pool_new_request(http2_pool *p, pool_request *r)
     r->h2pool = NULL;
     /* A retry (want_fresh) after a refused stream may take any connection
      * with room: draining ones, where it was refused, never have room. */
-    h2conn *c = (!p->pending_head || r->want_fresh) ? find_room(p) : NULL;
+    h2conn *c = (!p->b.pending_head || r->want_fresh) ? find_room(p) : NULL;
     if (c) {
         bind_or_overflow(c, r);
         conn_schedule_flush(c);
@@ -1203,9 +1157,7 @@ http2_pool *http2_pool_create(struct ev_loop *loop, worker_cluster *wc, size_t h
     http2_pool *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
-    p->loop = loop;
-    p->wc = wc;
-    p->host = host_index;
+    pool_base_init(&p->b, loop, wc, host_index);
     const cluster_host *h = &wc->dc->cfg->hosts[host_index];
     snprintf(p->host_name, sizeof(p->host_name), h->addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
              h->ip, h->port);
@@ -1214,7 +1166,7 @@ http2_pool *http2_pool_create(struct ev_loop *loop, worker_cluster *wc, size_t h
 
 void http2_pool_drain(http2_pool *p)
 {
-    p->draining = 1;
+    p->b.draining = 1;
     h2conn *c = p->conns;
     while (c) {
         h2conn *next = c->next;
@@ -1227,15 +1179,15 @@ void http2_pool_drain(http2_pool *p)
     pool_publish(p);
 }
 
-int http2_pool_empty(const http2_pool *p) { return p->n_conns == 0 && p->n_pending == 0; }
+int http2_pool_empty(const http2_pool *p) { return p->n_conns == 0 && p->b.n_pending == 0; }
 
 void http2_pool_destroy(http2_pool *p)
 {
     if (p == NULL)
         return;
-    p->draining = 1;
-    while (p->pending_head)
-        pending_remove(p, p->pending_head);
+    p->b.draining = 1;
+    while (p->b.pending_head)
+        pending_remove(p, p->b.pending_head);
     while (p->conns)
         conn_destroy(p->conns, 0);
     free(p);

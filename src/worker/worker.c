@@ -20,11 +20,11 @@
 #include "xdsnode/buffer.h"
 #include "xdsnode/cluster_stats.h"
 #include "xdsnode/h2_common.h"
-#include "xdsnode/wmem.h"
 #include "xdsnode/hcm.h"
 #include "xdsnode/conn_pool.h"
 #include "xdsnode/log.h"
 #include "xdsnode/tcp_proxy.h"
+#include "xdsnode/wmem.h"
 
 /* How often draining clusters and idle pools are checked for emptiness. */
 #define WORKER_GC_INTERVAL_SECONDS 0.5

@@ -13,6 +13,7 @@
 
 #include "cp_log.h"
 #include "cp_stream.h"
+#include "xdsnode/dlist.h"
 
 #define ADS_SOTW_METHOD \
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
@@ -184,12 +185,7 @@ static void call_maybe_free(cp_call *c)
     if (c->recv_pending || c->send_pending || c->close_pending)
         return;
     cp_server *srv = c->srv;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->calls = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    DLIST_REMOVE(srv->calls, c);
     queue_free(c);
     cp_stream_clear(&c->stream);
     grpc_call_unref(c->call);
@@ -214,10 +210,7 @@ static void call_open(cp_server *srv, grpc_call *gcall, const grpc_call_details 
     c->t_send = (cp_tag){TAG_SEND, c};
     c->t_close = (cp_tag){TAG_CLOSE, c};
     cp_stream_init(&c->stream, ++srv->next_stream_id, delta, call_send, c);
-    c->next = srv->calls;
-    if (srv->calls)
-        srv->calls->prev = c;
-    srv->calls = c;
+    DLIST_INSERT_HEAD(srv->calls, c);
 
     char *peer = grpc_call_get_peer(gcall);
     call_log(c, "stream_open", json_pack("{s:s, s:s}", "method", method, "peer", peer));

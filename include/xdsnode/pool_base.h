@@ -1,0 +1,65 @@
+/*
+ * pool_base.h: what the HTTP/1.1 and HTTP/2 pools of one host share:
+ * where the pool lives (worker loop, worker cluster, host index), the
+ * queue of pending requests (Envoy's upstream_rq_pending_*: a queued
+ * request holds a CB_PENDING slot of the cluster's circuit breakers,
+ * given back when it leaves the queue), the draining flag, and the
+ * counts published for /pools.
+ *
+ * Owns: nothing but its counts (queued requests are their callers').
+ * Threads: the owning worker's only, except pool_base_counts_get.
+ */
+#ifndef XDSNODE_POOL_BASE_H
+#define XDSNODE_POOL_BASE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "xdsnode/snapshot.h"
+
+struct ev_loop;
+struct worker_cluster;
+typedef struct pool_request pool_request;
+
+/* A pool's published counts (for /pools). Connections are connecting,
+ * active (busy, reusable), idle (ready) or draining (busy, closing after
+ * their response); streams are requests bound to a connection; pending
+ * are queued requests. */
+enum {
+    POOL_COUNT_CONNECTING = 0,
+    POOL_COUNT_ACTIVE,
+    POOL_COUNT_IDLE,
+    POOL_COUNT_DRAINING,
+    POOL_COUNT_STREAMS,
+    POOL_COUNT_PENDING,
+    POOL_COUNT_FIELDS
+};
+
+typedef struct pool_base {
+    struct ev_loop *loop;
+    struct worker_cluster *wc;
+    size_t host;                      /* index into the cluster's hosts */
+    pool_request *pending_head, *pending_tail;
+    size_t n_pending;
+    int draining;                     /* no new requests; connections close once done */
+    _Atomic size_t pub[POOL_COUNT_FIELDS];
+} pool_base;
+
+void pool_base_init(pool_base *b, struct ev_loop *loop, struct worker_cluster *wc, size_t host);
+dp_cluster *pool_base_cluster(const pool_base *b);
+stats_scope *pool_base_stats(const pool_base *b);
+host_stats *pool_base_host_stats(const pool_base *b);
+
+/* Queues r at the tail (its CB_PENDING slot is already taken) and counts
+ * it in upstream_rq_pending_total / _active. */
+void pool_base_pending_push(pool_base *b, pool_request *r);
+/* Takes r out of the queue and gives back its CB_PENDING slot. */
+void pool_base_pending_remove(pool_base *b, pool_request *r);
+
+/* Publishes v (relaxed atomics: each number is exact, the set is as of
+ * some moment of the worker's loop). */
+void pool_base_publish(pool_base *b, const size_t v[POOL_COUNT_FIELDS]);
+/* Any thread, while the pool is alive (worker_visit_pools). */
+void pool_base_counts_get(const pool_base *b, size_t counts[POOL_COUNT_FIELDS]);
+
+#endif
