@@ -13,6 +13,7 @@
 set -u
 build=${1:-build}
 cd "$(dirname "$0")/.." || exit 1
+. bench/lib.sh
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-50}
 ROUNDS=${ROUNDS:-2}
@@ -29,20 +30,9 @@ PROXY_CPU=$((ncpu > 1 ? 1 : 0))
 # --- origin: nginx, 1 KiB body --------------------------------------------
 mkdir -p "$tmp/www"
 head -c 1024 /dev/zero | tr '\0' x >"$tmp/www/index.html"
-cat >"$tmp/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $tmp/body;
-    proxy_temp_path $tmp/proxy;
-    fastcgi_temp_path $tmp/fcgi;
-    uwsgi_temp_path $tmp/uwsgi;
-    scgi_temp_path $tmp/scgi;
+{
+    bench_nginx_head "$tmp/nginx"
+    cat <<CONF
     keepalive_requests 1000000;
     server {
         listen 127.0.0.1:$ORIGIN;
@@ -51,7 +41,8 @@ http {
     }
 }
 CONF
-taskset -c $LOAD_CPU nginx -c "$tmp/nginx.conf" -p "$tmp" >"$tmp/nginx.out" 2>&1 &
+} >"$tmp/nginx.conf"
+taskset -c $LOAD_CPU nginx -c "$tmp/nginx.conf" -p "$tmp/nginx" >"$tmp/nginx.out" 2>&1 &
 pids+=($!)
 
 # --- HAProxy: http-reuse always, keep-alive both sides ---------------------
@@ -77,23 +68,9 @@ haproxy_pid=$!
 pids+=($haproxy_pid)
 
 # --- xdsnode --------------------------------------------------------------
-cat >"$tmp/xdsnode.yaml" <<CONF
-static_resources:
-  listeners:
-  - name: bench
-    address: {socket_address: {address: 127.0.0.1, port_value: $XDSNODE}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: bench
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
-          route_config:
-            virtual_hosts: [{name: all, domains: ["*"], routes: [{match: {prefix: "/"}, route: {cluster: origin}}]}]
-  clusters:
+{
+    bench_node_head "$XDSNODE" origin
+    cat <<CONF
   - name: origin
     connect_timeout: 1s
     circuit_breakers: {thresholds: [{max_connections: 100000, max_pending_requests: 100000, max_requests: 100000}]}
@@ -101,6 +78,7 @@ static_resources:
       cluster_name: origin
       endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $ORIGIN}}}}]}]
 CONF
+} >"$tmp/xdsnode.yaml"
 taskset -c $PROXY_CPU "$build/xdsnode" -c "$tmp/xdsnode.yaml" --concurrency 1 -l warning \
     >"$tmp/xdsnode.log" 2>&1 &
 xdsnode_pid=$!

@@ -14,6 +14,7 @@ set -u
 build=${1:-build}
 rounds=${2:-2}
 cd "$(dirname "$0")/.." || exit 1
+. bench/lib.sh
 TMP=$(mktemp -d)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$TMP"' EXIT
@@ -33,45 +34,19 @@ taskset -c 0 /usr/sbin/nghttpd -a 127.0.0.1 -d "$TMP/www" --no-tls -m 1000 18381
 PIDS+=($!)
 NGHTTPD_PID=$!
 
-cat >"$TMP/nginx/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/tmp/body;
-    proxy_temp_path $TMP/nginx/tmp/proxy;
-    fastcgi_temp_path $TMP/nginx/tmp/fcgi;
-    uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
-    scgi_temp_path $TMP/nginx/tmp/scgi;
+{
+    bench_nginx_head "$TMP/nginx"
+    cat <<CONF
     server { listen 127.0.0.1:18391; root $TMP/www; }
 }
 CONF
+} >"$TMP/nginx/nginx.conf"
 taskset -c 0 nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" >/dev/null 2>&1 &
 PIDS+=($!)
 
-cat >"$TMP/node.yaml" <<'YAML'
-admin: {address: {socket_address: {address: 127.0.0.1, port_value: 0}}}
-static_resources:
-  listeners:
-  - name: http
-    address: {socket_address: {address: 127.0.0.1, port_value: 10381}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: bench
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
-          route_config:
-            virtual_hosts:
-            - {name: all, domains: ["*"], routes: [{match: {prefix: "/"}, route: {cluster: h2}}]}
-  clusters:
+{
+    bench_node_head 10381 h2
+    cat <<'YAML'
   - name: h2
     typed_extension_protocol_options:
       envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
@@ -83,6 +58,7 @@ static_resources:
       - lb_endpoints:
         - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 18381}}}
 YAML
+} >"$TMP/node.yaml"
 taskset -c 1 "$build/xdsnode" -c "$TMP/node.yaml" --concurrency 1 --log-level warn >"$TMP/node.log" 2>&1 &
 PIDS+=($!)
 NODE_PID=$!

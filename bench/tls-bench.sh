@@ -17,6 +17,7 @@ set -u
 build=${1:-build}
 rounds=${2:-2}
 cd "$(dirname "$0")/.." || exit 1
+. bench/lib.sh
 TMP=$(mktemp -d)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$TMP"' EXIT
@@ -48,20 +49,9 @@ openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" -
 
 mkdir -p "$TMP/www" "$TMP/nginx/tmp"
 head -c 1024 /dev/zero | tr '\0' 'x' >"$TMP/www/index.html"
-cat >"$TMP/nginx/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/tmp/body;
-    proxy_temp_path $TMP/nginx/tmp/proxy;
-    fastcgi_temp_path $TMP/nginx/tmp/fcgi;
-    uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
-    scgi_temp_path $TMP/nginx/tmp/scgi;
+{
+    bench_nginx_head "$TMP/nginx"
+    cat <<CONF
     keepalive_requests 10000000;
     server {
         listen 127.0.0.1:$ORIGIN ssl http2;
@@ -73,29 +63,14 @@ http {
     server { listen 127.0.0.1:$STATUS; location = /status { stub_status; } }
 }
 CONF
+} >"$TMP/nginx/nginx.conf"
 taskset -c 0 nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" >"$TMP/nginx/stdout.log" 2>&1 &
 PIDS+=($!)
 NGINX_PID=$!
 
-cat >"$TMP/node.yaml" <<YAML
-admin: {address: {socket_address: {address: 127.0.0.1, port_value: 0}}}
-static_resources:
-  listeners:
-  - name: http
-    address: {socket_address: {address: 127.0.0.1, port_value: $LISTEN}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: bench
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
-          route_config:
-            virtual_hosts:
-            - {name: all, domains: ["*"], routes: [{match: {prefix: "/"}, route: {cluster: origin}}]}
-  clusters:
+{
+    bench_node_head "$LISTEN" origin
+    cat <<YAML
   - name: origin
     typed_extension_protocol_options:
       envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
@@ -116,6 +91,7 @@ static_resources:
             trusted_ca: {filename: $PKI/ca.pem}
             match_typed_subject_alt_names: [{san_type: DNS, matcher: {exact: origin.test}}]
 YAML
+} >"$TMP/node.yaml"
 taskset -c 1 "$build/xdsnode" -c "$TMP/node.yaml" --concurrency 1 --log-level warn >"$TMP/node.log" 2>&1 &
 PIDS+=($!)
 NODE_PID=$!
