@@ -38,6 +38,7 @@ enum {
 typedef struct pool_base {
     struct ev_loop *loop;
     struct worker_cluster *wc;
+    dp_cluster *dc;                   /* wc->dc, which never changes for a wc */
     size_t host;                      /* index into the cluster's hosts */
     pool_request *pending_head, *pending_tail;
     size_t n_pending;
@@ -46,9 +47,9 @@ typedef struct pool_base {
 } pool_base;
 
 void pool_base_init(pool_base *b, struct ev_loop *loop, struct worker_cluster *wc, size_t host);
-dp_cluster *pool_base_cluster(const pool_base *b);
-stats_scope *pool_base_stats(const pool_base *b);
-host_stats *pool_base_host_stats(const pool_base *b);
+static inline dp_cluster *pool_base_cluster(const pool_base *b) { return b->dc; }
+static inline stats_scope *pool_base_stats(const pool_base *b) { return b->dc->stats; }
+static inline host_stats *pool_base_host_stats(const pool_base *b) { return &b->dc->hosts[b->host]; }
 
 /* Queues r at the tail (its CB_PENDING slot is already taken) and counts
  * it in upstream_rq_pending_total / _active. */

@@ -85,6 +85,11 @@ void snapshot_unref(dp_snapshot *s);
 void dp_cluster_ref(dp_cluster *c);
 void dp_cluster_unref(dp_cluster *c);
 
+/* Counts a failed upstream connect (refused, timed out, or its TLS
+ * handshake failed): upstream_cx_connect_fail for the cluster and
+ * cx_connect_fail for host `host` (/clusters). Any thread. */
+void dp_cluster_connect_failed(dp_cluster *c, size_t host);
+
 /* Binary search by cluster name; NULL if absent. */
 dp_cluster *snapshot_find(const dp_snapshot *s, const char *name);
 dp_cluster *snapshot_find_n(const dp_snapshot *s, const char *name, size_t len);

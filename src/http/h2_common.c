@@ -9,53 +9,31 @@
 /* Most trailer fields one HEADERS frame carries. */
 #define H2_MAX_TRAILER_FIELDS 64
 
-static int name_eq(const char *name, const char *want, size_t len)
-{
-    return memcmp(name, want, len) == 0;
-}
+/* Field names sent never-indexed (h2_common.h), by length: values new with
+ * almost every message, then credentials. */
+#define H2_NO_INDEX_MAX_LEN 29
+static const char *const no_index_names[H2_NO_INDEX_MAX_LEN + 1][3] = {
+    [10] = {"tracestate"},
+    [11] = {"traceparent", "x-b3-spanid"},
+    [12] = {"x-request-id", "x-b3-traceid"},
+    [13] = {"uber-trace-id", "authorization"},
+    [15] = {"x-amzn-trace-id"},
+    [17] = {"x-b3-parentspanid"},
+    [18] = {"x-datadog-trace-id"},
+    [19] = {"x-datadog-parent-id", "proxy-authorization"},
+    [21] = {"x-cloud-trace-context"},
+    [29] = {"x-envoy-upstream-service-time"},
+};
 
 uint8_t h2_field_flags(const char *n, size_t len)
 {
-    int volatile_value = 0;
-    switch (len) {
-    case 10:
-        volatile_value = name_eq(n, "tracestate", 10);
-        break;
-    case 11:
-        volatile_value = name_eq(n, "traceparent", 11) || name_eq(n, "x-b3-spanid", 11);
-        break;
-    case 12:
-        volatile_value = name_eq(n, "x-request-id", 12) || name_eq(n, "x-b3-traceid", 12);
-        break;
-    case 13:
-        if (name_eq(n, "authorization", 13))
+    if (len > H2_NO_INDEX_MAX_LEN || len == 0)
+        return NGHTTP2_NV_FLAG_NONE;
+    for (const char *const *want = no_index_names[len]; *want != NULL; want++) {
+        if (n[0] == (*want)[0] && memcmp(n, *want, len) == 0)
             return NGHTTP2_NV_FLAG_NO_INDEX;
-        volatile_value = name_eq(n, "uber-trace-id", 13);
-        break;
-    case 15:
-        volatile_value = name_eq(n, "x-amzn-trace-id", 15);
-        break;
-    case 17:
-        volatile_value = name_eq(n, "x-b3-parentspanid", 17);
-        break;
-    case 18:
-        volatile_value = name_eq(n, "x-datadog-trace-id", 18);
-        break;
-    case 19:
-        if (name_eq(n, "proxy-authorization", 19))
-            return NGHTTP2_NV_FLAG_NO_INDEX;
-        volatile_value = name_eq(n, "x-datadog-parent-id", 19);
-        break;
-    case 21:
-        volatile_value = name_eq(n, "x-cloud-trace-context", 21);
-        break;
-    case 29:
-        volatile_value = name_eq(n, "x-envoy-upstream-service-time", 29);
-        break;
-    default:
-        break;
     }
-    return volatile_value ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE;
+    return NGHTTP2_NV_FLAG_NONE;
 }
 
 size_t h2_trailer_nv(header_list *h, size_t first, nghttp2_nv *nv, size_t max)

@@ -791,8 +791,7 @@ static void conn_tls_handshake(h2conn *c)
     case UPSTREAM_TLS_FAILED:
         log_debug("http2 pool %s: TLS handshake failed: %s", p->host_name,
                   upstream_tls_failure_reason(c->tls));
-        stats_inc(pool_stats(p), CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
-        host_stat_add(pool_host_stats(p), HOST_STAT_CX_CONNECT_FAIL, 1);
+        dp_cluster_connect_failed(pool_cluster(p), p->b.host);
         conn_destroy(c, 1);
         break;
     }
@@ -809,8 +808,7 @@ static void conn_on_writable(h2conn *c)
         socklen_t len = sizeof(err);
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
         if (err != 0) {
-            stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
-            host_stat_add(pool_host_stats(c->pool), HOST_STAT_CX_CONNECT_FAIL, 1);
+            dp_cluster_connect_failed(pool_cluster(c->pool), c->pool->b.host);
             conn_destroy(c, 1);
             return;
         }
@@ -837,9 +835,8 @@ static void on_conn_writable(struct ev_loop *loop, ev_io *w, int revents)
 static void conn_on_timer(h2conn *c)
 {
     if (c->state == H2C_CONNECTING) {
-        stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
+        dp_cluster_connect_failed(pool_cluster(c->pool), c->pool->b.host);
         stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_CONNECT_TIMEOUT);
-        host_stat_add(pool_host_stats(c->pool), HOST_STAT_CX_CONNECT_FAIL, 1);
         conn_destroy(c, 0);
         return;
     }
@@ -1025,8 +1022,7 @@ static int conn_open(http2_pool *p)
     host_stat_add(pool_host_stats(p), HOST_STAT_CX_ACTIVE, 1);
     int rc = connect(fd, (const struct sockaddr *)&h->addr, h->addrlen);
     if (rc != 0 && errno != EINPROGRESS) {
-        stats_inc(st, CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
-        host_stat_add(pool_host_stats(p), HOST_STAT_CX_CONNECT_FAIL, 1);
+        dp_cluster_connect_failed(pool_cluster(p), p->b.host);
         conn_destroy(c, 1);
         return 0;
     }

@@ -9,6 +9,7 @@ void pool_base_init(pool_base *b, struct ev_loop *loop, struct worker_cluster *w
 {
     b->loop = loop;
     b->wc = wc;
+    b->dc = wc->dc;
     b->host = host;
     b->pending_head = b->pending_tail = NULL;
     b->n_pending = 0;
@@ -16,10 +17,6 @@ void pool_base_init(pool_base *b, struct ev_loop *loop, struct worker_cluster *w
     for (int i = 0; i < POOL_COUNT_FIELDS; i++)
         atomic_init(&b->pub[i], 0);
 }
-
-dp_cluster *pool_base_cluster(const pool_base *b) { return b->wc->dc; }
-stats_scope *pool_base_stats(const pool_base *b) { return b->wc->dc->stats; }
-host_stats *pool_base_host_stats(const pool_base *b) { return &b->wc->dc->hosts[b->host]; }
 
 void pool_base_pending_push(pool_base *b, pool_request *r)
 {

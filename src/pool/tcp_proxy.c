@@ -203,8 +203,7 @@ static void up_tls_handshake(tcp_session *t)
     case UPSTREAM_TLS_FAILED:
         log_debug("tcp_proxy: cluster '%s': TLS handshake failed: %s", dc->cfg->name,
                   upstream_tls_failure_reason(t->tls));
-        stats_inc(dc->stats, CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
-        host_stat_add(&dc->hosts[t->host], HOST_STAT_CX_CONNECT_FAIL, 1);
+        dp_cluster_connect_failed(dc, t->host);
         memcpy(t->flags, "UF", 3);
         session_close(t);
         break;
@@ -245,8 +244,7 @@ static void on_up_write(struct ev_loop *loop, ev_io *w, int revents)
         getsockopt(t->ufd, SOL_SOCKET, SO_ERROR, &err, &len);
         dp_cluster *dc = t->wc->dc;
         if (err != 0) {
-            stats_inc(dc->stats, CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
-            host_stat_add(&dc->hosts[t->host], HOST_STAT_CX_CONNECT_FAIL, 1);
+            dp_cluster_connect_failed(dc, t->host);
             memcpy(t->flags, "UF", 3);
             session_close(t);
             return;
@@ -269,7 +267,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     tcp_session *t = w->data;
     if (!t->connected && t->wc) {
         stats_inc(t->wc->dc->stats, CLUSTER_STAT_UPSTREAM_CX_CONNECT_TIMEOUT);
-        stats_inc(t->wc->dc->stats, CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
+        dp_cluster_connect_failed(t->wc->dc, t->host);
         memcpy(t->flags, "UF", 3);
     }
     session_close(t);
@@ -316,7 +314,7 @@ static int session_connect(tcp_session *t)
         return -1;
     if (connect(t->ufd, (const struct sockaddr *)&host->addr, host->addrlen) != 0 &&
         errno != EINPROGRESS) {
-        stats_inc(dc->stats, CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
+        dp_cluster_connect_failed(dc, t->host);
         memcpy(t->flags, "UF", 3);
         return -1;
     }

@@ -145,3 +145,9 @@ dp_snapshot *snapshot_build(const cluster_manager *cm, const dp_snapshot *prev)
     }
     return s;
 }
+
+void dp_cluster_connect_failed(dp_cluster *c, size_t host)
+{
+    stats_inc(c->stats, CLUSTER_STAT_UPSTREAM_CX_CONNECT_FAIL);
+    host_stat_add(&c->hosts[host], HOST_STAT_CX_CONNECT_FAIL, 1);
+}
