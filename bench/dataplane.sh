@@ -88,7 +88,6 @@ for port in $ORIGIN $HAPROXY $XDSNODE; do
     for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
 done
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 all_ticks() { awk '/^cpu / {print $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }
 accepts() { curl -s "http://127.0.0.1:$ORIGIN/status" | awk 'NR==3 {print $1}'; }
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }

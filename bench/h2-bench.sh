@@ -21,13 +21,6 @@ trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; r
 N=50000
 TICKS=$(getconf CLK_TCK)
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-wait_port() {
-    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
-    echo "port $1 did not open" >&2
-    return 1
-}
-
 mkdir -p "$TMP/www" "$TMP/nginx/tmp"
 head -c 1024 /dev/zero | tr '\0' 'x' >"$TMP/www/index.html"
 taskset -c 0 /usr/sbin/nghttpd -a 127.0.0.1 -d "$TMP/www" --no-tls -m 1000 18381 >/dev/null 2>&1 &

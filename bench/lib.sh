@@ -1,5 +1,15 @@
 # Shared pieces of the benchmark scripts (sourced, not run).
 
+# cpu_ticks PID: the process's utime + stime so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# wait_port PORT: waits up to 5 s for a listener on 127.0.0.1:PORT.
+wait_port() {
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
+    echo "port $1 did not open" >&2
+    return 1
+}
+
 # bench_nginx_head DIR: the top of an nginx.conf for a benchmark origin
 # that runs in the foreground, one worker, its pid, logs and temp files in
 # DIR; the caller writes its server blocks and the closing "}".

@@ -28,12 +28,6 @@ DURATION=${DURATION:-5}
 CONNS=${CONNS:-50}
 TICKS=$(getconf CLK_TCK)
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-wait_port() {
-    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
-    echo "port $1 did not open" >&2
-    return 1
-}
 accepts() { curl -s "http://127.0.0.1:$STATUS/status" | awk 'NR==3 {print $1}'; }
 
 # A cheap-but-realistic origin certificate: ECDSA P-256, signed by a CA.

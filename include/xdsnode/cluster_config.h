@@ -153,6 +153,12 @@ void http2_options_defaults(http2_options *o);
  * one's for use_downstream_protocol_config (1 when the client spoke HTTP/2). */
 int cluster_config_upstream_http2(const cluster_config *cfg, int downstream_http2);
 
+/* The cluster's typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS_NAME],
+ * unpacked: returns 1 and *out (the caller frees it with
+ * protobuf_c_message_free_unpacked), 0 when there is none, -1 when it does
+ * not parse. */
+int cluster_http_protocol_options(const pb_cluster *c, pb_http_protocol_options **out);
+
 /* Translates `c` with the assignment `cla` (NULL: c->load_assignment).
  * Returns 0 and *out, or -1 with err (an endpoint address that is not an
  * IP literal, an unsupported LB policy, a TcpKeepalive value the kernel

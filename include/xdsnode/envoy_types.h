@@ -20,6 +20,7 @@
 
 typedef Envoy__Config__Bootstrap__V3__Bootstrap pb_bootstrap;
 typedef Envoy__Config__Cluster__V3__Cluster pb_cluster;
+typedef Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions pb_http_protocol_options;
 typedef Envoy__Config__Endpoint__V3__ClusterLoadAssignment pb_cla;
 typedef Envoy__Config__Core__V3__Node pb_node;
 typedef Envoy__Config__Core__V3__Address pb_address;

@@ -54,6 +54,8 @@ static inline host_stats *pool_base_host_stats(const pool_base *b) { return &b->
 /* Queues r at the tail (its CB_PENDING slot is already taken) and counts
  * it in upstream_rq_pending_total / _active. */
 void pool_base_pending_push(pool_base *b, pool_request *r);
+/* The same at the head: a retry goes before requests that came after it. */
+void pool_base_pending_push_front(pool_base *b, pool_request *r);
 /* Takes r out of the queue and gives back its CB_PENDING slot. */
 void pool_base_pending_remove(pool_base *b, pool_request *r);
 

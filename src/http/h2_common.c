@@ -82,31 +82,6 @@ ssize_t h2_read_body(nghttp2_session *session, int32_t stream_id, buffer *body, 
     return (ssize_t)n;
 }
 
-long h2_pump(nghttp2_session *session, buffer *wbuf, int fd)
-{
-    long written = 0;
-    for (;;) {
-        if (buffer_len(wbuf) >= H2_WRITE_BATCH) {
-            long w = buffer_write_fd(wbuf, fd);
-            if (w < 0)
-                return -1;
-            written += w;
-            if (buffer_len(wbuf) >= H2_WRITE_BATCH)
-                return written; /* the socket is full: the write watcher goes on */
-        }
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(session, &data);
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        if (buffer_append(wbuf, data, (size_t)n) != 0)
-            return -1;
-    }
-    long w = buffer_write_fd(wbuf, fd);
-    return w < 0 ? -1 : written + w;
-}
-
 long h2_pump_to(nghttp2_session *session, buffer *wbuf, long (*write_out)(void *ctx, buffer *b),
                 void *ctx)
 {
@@ -131,6 +106,13 @@ long h2_pump_to(nghttp2_session *session, buffer *wbuf, long (*write_out)(void *
     }
     long w = write_out(ctx, wbuf);
     return w < 0 ? -1 : written + w;
+}
+
+static long write_fd(void *ctx, buffer *b) { return buffer_write_fd(b, *(const int *)ctx); }
+
+long h2_pump(nghttp2_session *session, buffer *wbuf, int fd)
+{
+    return h2_pump_to(session, wbuf, write_fd, &fd);
 }
 
 /* --- allocator ------------------------------------------------------------- */

@@ -81,6 +81,12 @@ struct http2_pool {
     size_t n_conns, n_connecting;
     char host_name[80];
     char tls_failure[768];    /* the last TLS failure, for the requests it fails */
+    /* Streams the upstream let through on the last connection it sent
+     * GOAWAY on (0: none yet). A retried request (refused, or above GOAWAY's
+     * last stream) only goes where it is within that many streams: an
+     * upstream that serves N streams per connection (nginx's
+     * keepalive_requests) would refuse it again behind newer requests. */
+    uint32_t goaway_budget;
 };
 
 static dp_cluster *pool_cluster(const http2_pool *p) { return pool_base_cluster(&p->b); }
@@ -129,6 +135,12 @@ void http2_pool_counts_get(const http2_pool *p, size_t counts[POOL_COUNT_FIELDS]
 static void pending_push(http2_pool *p, pool_request *r)
 {
     pool_base_pending_push(&p->b, r);
+    r->h2pool = p;
+}
+
+static void pending_push_front(http2_pool *p, pool_request *r)
+{
+    pool_base_pending_push_front(&p->b, r);
     r->h2pool = p;
 }
 
@@ -475,6 +487,8 @@ static int on_h2_frame_recv(nghttp2_session *session, const nghttp2_frame *frame
         break;
     case NGHTTP2_GOAWAY:
         stats_inc(pool_stats(c->pool), CLUSTER_STAT_UPSTREAM_CX_CLOSE_NOTIFY);
+        if (frame->goaway.last_stream_id > 0) /* our streams are odd: 1, 3, ... */
+            c->pool->goaway_budget = ((uint32_t)frame->goaway.last_stream_id + 1) / 2;
         if (c->state != H2C_DRAINING)
             c->state = H2C_DRAINING;
         break;
@@ -1061,23 +1075,47 @@ static void maybe_open_connection(http2_pool *p)
     }
 }
 
-static h2conn *find_room(http2_pool *p)
+static h2conn *find_room_within(http2_pool *p, uint32_t budget)
 {
     for (h2conn *c = p->conns; c; c = c->next) {
-        if (!c->dead && conn_has_room(c))
+        if (!c->dead && conn_has_room(c) && (budget == 0 || c->started < budget))
             return c;
     }
     return NULL;
+}
+
+/* A new connection is on its way, or the breakers would let one open. */
+static int fresh_connection_possible(const http2_pool *p)
+{
+    if (connecting_capacity(p) > 0)
+        return 1;
+    const dp_cluster *dc = pool_cluster(p);
+    uint64_t host_cx = atomic_load(&pool_host_stats(p)->v[HOST_STAT_CX_ACTIVE]);
+    return host_cx < dc->cfg->thresholds[PRIORITY_DEFAULT].max_connections_per_host &&
+           cb_remaining(&dc->cb, PRIORITY_DEFAULT, CB_CONNECTIONS) > 0;
+}
+
+/* A connection with room for r. A retry (want_fresh) also wants one that
+ * has started fewer streams than the upstream's last GOAWAY let through,
+ * and waits for a new connection rather than take any other, unless the
+ * breakers allow none. */
+static h2conn *find_room(http2_pool *p, const pool_request *r)
+{
+    uint32_t budget = r->want_fresh ? p->goaway_budget : 0;
+    h2conn *c = find_room_within(p, budget);
+    if (c == NULL && budget > 0 && !fresh_connection_possible(p))
+        c = find_room_within(p, 0);
+    return c;
 }
 
 /* Binds pending requests to connections with room; opens more if needed. */
 static void pool_dispatch_pending(http2_pool *p)
 {
     while (p->b.pending_head) {
-        h2conn *c = find_room(p);
-        if (c == NULL)
-            break;
         pool_request *r = p->b.pending_head;
+        h2conn *c = find_room(p, r);
+        if (c == NULL)
+            break; /* in order: a retry at the head waits for a new connection */
         pending_remove(p, r);
         bind_or_overflow(c, r);
         conn_schedule_flush(c);
@@ -1094,9 +1132,10 @@ static void pool_new_request(http2_pool *p, pool_request *r)
     r->pool = NULL;
     r->h2 = NULL;
     r->h2pool = NULL;
-    /* A retry (want_fresh) after a refused stream may take any connection
-     * with room: draining ones, where it was refused, never have room. */
-    h2conn *c = (!p->b.pending_head || r->want_fresh) ? find_room(p) : NULL;
+    /* A retry (want_fresh) after a refused stream may take a connection
+     * with room within the GOAWAY budget (draining ones, where it was
+     * refused, never have room); otherwise it waits first in line. */
+    h2conn *c = (!p->b.pending_head || r->want_fresh) ? find_room(p, r) : NULL;
     if (c) {
         bind_or_overflow(c, r);
         conn_schedule_flush(c);
@@ -1107,7 +1146,10 @@ static void pool_new_request(http2_pool *p, pool_request *r)
         r->cb->on_failure(r, POOL_FAIL_OVERFLOW, CB_PENDING);
         return;
     }
-    pending_push(p, r);
+    if (r->want_fresh)
+        pending_push_front(p, r);
+    else
+        pending_push(p, r);
     maybe_open_connection(p);
 }
 

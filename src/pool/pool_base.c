@@ -32,6 +32,20 @@ void pool_base_pending_push(pool_base *b, pool_request *r)
     stats_add(pool_base_stats(b), CLUSTER_STAT_UPSTREAM_RQ_PENDING_ACTIVE, 1);
 }
 
+void pool_base_pending_push_front(pool_base *b, pool_request *r)
+{
+    r->prev = NULL;
+    r->next = b->pending_head;
+    if (b->pending_head)
+        b->pending_head->prev = r;
+    else
+        b->pending_tail = r;
+    b->pending_head = r;
+    b->n_pending++;
+    stats_inc(pool_base_stats(b), CLUSTER_STAT_UPSTREAM_RQ_PENDING_TOTAL);
+    stats_add(pool_base_stats(b), CLUSTER_STAT_UPSTREAM_RQ_PENDING_ACTIVE, 1);
+}
+
 void pool_base_pending_remove(pool_base *b, pool_request *r)
 {
     if (r->prev)

@@ -112,21 +112,31 @@ static void apply_upstream_protocol(cluster_config *cfg, const pb_http_protocol_
     }
 }
 
-static int apply_protocol_options(cluster_config *cfg, const pb_cluster *c, char *err, size_t errlen)
+int cluster_http_protocol_options(const pb_cluster *c, pb_http_protocol_options **out)
 {
-    apply_legacy_options(cfg, c);
+    *out = NULL;
     for (size_t i = 0; i < c->n_typed_extension_protocol_options; i++) {
         const Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry *e =
             c->typed_extension_protocol_options[i];
         if (strcmp(e->key, HTTP_PROTOCOL_OPTIONS_NAME) != 0 || e->value == NULL)
             continue;
-        Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions *hpo =
-            envoy__extensions__upstreams__http__v3__http_protocol_options__unpack(
-                NULL, e->value->value.len, e->value->value.data);
-        if (hpo == NULL) {
-            snprintf(err, errlen, "cannot parse %s", HTTP_PROTOCOL_OPTIONS_NAME);
-            return -1;
-        }
+        *out = envoy__extensions__upstreams__http__v3__http_protocol_options__unpack(
+            NULL, e->value->value.len, e->value->value.data);
+        return *out ? 1 : -1; /* map keys are unique */
+    }
+    return 0;
+}
+
+static int apply_protocol_options(cluster_config *cfg, const pb_cluster *c, char *err, size_t errlen)
+{
+    apply_legacy_options(cfg, c);
+    pb_http_protocol_options *hpo;
+    int rc = cluster_http_protocol_options(c, &hpo);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot parse %s", HTTP_PROTOCOL_OPTIONS_NAME);
+        return -1;
+    }
+    if (rc > 0) {
         apply_http_options(cfg, hpo->common_http_protocol_options);
         apply_upstream_protocol(cfg, hpo);
         protobuf_c_message_free_unpacked(&hpo->base, NULL);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
+#include "xdsnode/cluster_config.h"
 #include "xdsnode/strbuf.h"
 #include "xdsnode/validate.h"
 
@@ -1285,24 +1286,14 @@ static int check_cluster_sni_options(const pb_cluster *c, const char *path, char
     snprintf(p, sizeof(p), "%s%supstream_http_protocol_options", path, *path ? "." : "");
     if (check_auto_sni(c->upstream_http_protocol_options, p, err, errlen) != 0)
         return -1;
-    for (size_t i = 0; i < c->n_typed_extension_protocol_options; i++) {
-        const Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry *e =
-            c->typed_extension_protocol_options[i];
-        if (strcmp(e->key, HTTP_PROTOCOL_OPTIONS_NAME) != 0 || e->value == NULL)
-            continue;
-        Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions *hpo =
-            envoy__extensions__upstreams__http__v3__http_protocol_options__unpack(
-                NULL, e->value->value.len, e->value->value.data);
-        if (hpo == NULL)
-            continue; /* validate_cluster reports it */
-        snprintf(p, sizeof(p), "%s%styped_extension_protocol_options[\"%s\"].upstream_http_protocol_options",
-                 path, *path ? "." : "", e->key);
-        int rc = check_auto_sni(hpo->upstream_http_protocol_options, p, err, errlen);
-        protobuf_c_message_free_unpacked(&hpo->base, NULL);
-        if (rc != 0)
-            return -1;
-    }
-    return 0;
+    pb_http_protocol_options *hpo;
+    if (cluster_http_protocol_options(c, &hpo) <= 0)
+        return 0; /* none, or validate_cluster reports that it does not parse */
+    snprintf(p, sizeof(p), "%s%styped_extension_protocol_options[\"%s\"].upstream_http_protocol_options",
+             path, *path ? "." : "", HTTP_PROTOCOL_OPTIONS_NAME);
+    int rc = check_auto_sni(hpo->upstream_http_protocol_options, p, err, errlen);
+    protobuf_c_message_free_unpacked(&hpo->base, NULL);
+    return rc != 0 ? -1 : 0;
 }
 #pragma GCC diagnostic pop
 
