@@ -179,4 +179,7 @@ const char *cluster_lb_policy_name(lb_policy lb);
  * DEGRADED (UNHEALTHY, DRAINING and TIMEOUT get none). */
 int cluster_host_routable(const cluster_host *h);
 
+/* The host as Envoy prints an address: "ip:port", "[ip]:port" for IPv6. */
+void cluster_host_format(const cluster_host *h, char *out, size_t len);
+
 #endif

@@ -3,8 +3,9 @@
  * where the pool lives (worker loop, worker cluster, host index), the
  * queue of pending requests (Envoy's upstream_rq_pending_*: a queued
  * request holds a CB_PENDING slot of the cluster's circuit breakers,
- * given back when it leaves the queue), the draining flag, and the
- * counts published for /pools.
+ * given back when it leaves the queue), the draining flag, the counts
+ * published for /pools, and the last closed connection's TLS failure
+ * reason (named in the 503s of the requests that failure fails).
  *
  * Owns: nothing but its counts (queued requests are their callers').
  * Threads: the owning worker's only, except pool_base_counts_get.
@@ -16,6 +17,7 @@
 #include <stddef.h>
 
 #include "xdsnode/snapshot.h"
+#include "xdsnode/upstream_tls.h"
 
 struct ev_loop;
 struct worker_cluster;
@@ -43,6 +45,7 @@ typedef struct pool_base {
     pool_request *pending_head, *pending_tail;
     size_t n_pending;
     int draining;                     /* no new requests; connections close once done */
+    char tls_failure[768];            /* the last closed connection's TLS failure, or "" */
     _Atomic size_t pub[POOL_COUNT_FIELDS];
 } pool_base;
 
@@ -50,6 +53,16 @@ void pool_base_init(pool_base *b, struct ev_loop *loop, struct worker_cluster *w
 static inline dp_cluster *pool_base_cluster(const pool_base *b) { return b->dc; }
 static inline stats_scope *pool_base_stats(const pool_base *b) { return b->dc->stats; }
 static inline host_stats *pool_base_host_stats(const pool_base *b) { return &b->dc->hosts[b->host]; }
+
+/* Notes how a connection of this pool ends: its TLS failure reason (a
+ * connection without TLS, or without a failure, clears it). Returns the
+ * reason for the requests it fails (pool_base_tls_failure). */
+const char *pool_base_note_close(pool_base *b, const upstream_tls_conn *tls);
+/* The last closed connection's TLS failure reason, or NULL. */
+static inline const char *pool_base_tls_failure(const pool_base *b)
+{
+    return b->tls_failure[0] ? b->tls_failure : NULL;
+}
 
 /* Queues r at the tail (its CB_PENDING slot is already taken) and counts
  * it in upstream_rq_pending_total / _active. */

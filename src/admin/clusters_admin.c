@@ -24,11 +24,6 @@ static const char *health_flags(const cluster_host *h)
     }
 }
 
-static void host_name(const cluster_host *h, char *out, size_t len)
-{
-    snprintf(out, len, strchr(h->ip, ':') ? "[%s]:%u" : "%s:%u", h->ip, h->port);
-}
-
 static void render_text_cluster(strbuf *b, const dp_cluster *c)
 {
     const cluster_config *cfg = c->cfg;
@@ -48,7 +43,7 @@ static void render_text_cluster(strbuf *b, const dp_cluster *c)
     for (size_t i = 0; i < cfg->n_hosts; i++) {
         const cluster_host *h = &cfg->hosts[i];
         char hn[96];
-        host_name(h, hn, sizeof(hn));
+        cluster_host_format(h, hn, sizeof(hn));
         for (int s = 0; s < HOST_STAT_COUNT; s++)
             strbuf_printf(b, "%s::%s::%s::%llu\n", n, hn, host_stat_defs[s].name,
                           (unsigned long long)atomic_load(&c->hosts[i].v[s]));

@@ -56,7 +56,7 @@ static void collect_row(void *ctx, const worker_pool_view *v)
         rs->failed = 1;
         return;
     }
-    snprintf(r->host, sizeof(r->host), strchr(h->ip, ':') ? "[%s]:%u" : "%s:%u", h->ip, h->port);
+    cluster_host_format(h, r->host, sizeof(r->host));
     r->protocol = v->protocol;
     r->cluster_draining = v->cluster_draining;
     r->tls = v->tls;

@@ -64,7 +64,6 @@ struct http1_pool {
     pool_base b;               /* loop, cluster, host, pending queue, counts */
     upconn *conns;             /* every connection, any state */
     size_t n_conns, n_connecting, n_ready, n_draining, n_bound;
-    char tls_failure[768];     /* the last TLS failure, for requests it fails */
 };
 
 /* Publishes the counts (pool_base_publish). */
@@ -305,7 +304,7 @@ static void fail_unservable_pending(http1_pool *p, pool_failure why)
         pool_request *r = p->b.pending_head;
         pending_remove(p, r);
         r->pool = NULL;
-        r->transport_failure = p->tls_failure[0] ? p->tls_failure : NULL;
+        r->transport_failure = pool_base_tls_failure(&p->b);
         r->cb->on_failure(r, why, CB_CONNECTIONS);
     }
 }
@@ -333,11 +332,7 @@ static void conn_destroy(upconn *c, int remote)
     int was_connecting = c->state == UC_CONNECTING;
     pool_failure why = c->connect_timed_out ? POOL_FAIL_TIMEOUT : POOL_FAIL_CONNECT;
     upconn_reset_info info = {!c->response_started, c->written == 0, c->served > 0, 0, NULL};
-    p->tls_failure[0] = '\0';
-    if (c->tls && upstream_tls_failure_reason(c->tls)[0]) {
-        snprintf(p->tls_failure, sizeof(p->tls_failure), "%s", upstream_tls_failure_reason(c->tls));
-        info.transport_failure = p->tls_failure;
-    }
+    info.transport_failure = pool_base_note_close(&p->b, c->tls);
     conn_close_socket(c);
     conn_unlink(p, c);
     if (was_connecting)
@@ -655,8 +650,7 @@ static int conn_open(http1_pool *p, int priority)
         free(c);
         return -1;
     }
-    snprintf(c->host_name, sizeof(c->host_name), h->addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-             h->ip, h->port);
+    cluster_host_format(h, c->host_name, sizeof(c->host_name));
     buffer_init(&c->out);
     header_list_init(&c->hdrs);
     ev_io_init(&c->rio, on_conn_io, fd, EV_READ);

@@ -80,7 +80,6 @@ struct http2_pool {
     h2conn *conns;
     size_t n_conns, n_connecting;
     char host_name[80];
-    char tls_failure[768];    /* the last TLS failure, for the requests it fails */
     /* Streams the upstream let through on the last connection it sent
      * GOAWAY on (0: none yet). A retried request (refused, or above GOAWAY's
      * last stream) only goes where it is within that many streams: an
@@ -914,7 +913,7 @@ static void fail_unservable_pending(http2_pool *p, pool_failure why)
     while (p->b.pending_head) {
         pool_request *r = p->b.pending_head;
         pending_remove(p, r);
-        r->transport_failure = p->tls_failure[0] ? p->tls_failure : NULL;
+        r->transport_failure = pool_base_tls_failure(&p->b);
         r->cb->on_failure(r, why, CB_CONNECTIONS);
     }
 }
@@ -942,7 +941,7 @@ static void conn_reset_streams(h2conn *c)
         h2_stream *st = c->streams;
         pool_request *r = stream_unbind(st);
         upconn_reset_info info = {!st->response_started, st->id == 0, c->started > 1, 0,
-                                  c->pool->tls_failure[0] ? c->pool->tls_failure : NULL};
+                                  pool_base_tls_failure(&c->pool->b)};
         stream_unlink(c, st);
         stream_free(st);
         if (r) {
@@ -965,9 +964,7 @@ static void conn_destroy(h2conn *c, int remote)
     stats_scope *st = pool_stats(p);
     int was_connecting = c->state == H2C_CONNECTING;
     c->dead = 1;
-    p->tls_failure[0] = '\0';
-    if (c->tls && upstream_tls_failure_reason(c->tls)[0])
-        snprintf(p->tls_failure, sizeof(p->tls_failure), "%s", upstream_tls_failure_reason(c->tls));
+    pool_base_note_close(&p->b, c->tls);
     conn_close_socket(c);
     conn_unlink(p, c);
     if (was_connecting)
@@ -1197,8 +1194,7 @@ http2_pool *http2_pool_create(struct ev_loop *loop, worker_cluster *wc, size_t h
         return NULL;
     pool_base_init(&p->b, loop, wc, host_index);
     const cluster_host *h = &wc->dc->cfg->hosts[host_index];
-    snprintf(p->host_name, sizeof(p->host_name), h->addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-             h->ip, h->port);
+    cluster_host_format(h, p->host_name, sizeof(p->host_name));
     return p;
 }
 

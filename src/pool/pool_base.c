@@ -1,6 +1,8 @@
 /* pool_base.c: the pending queue and published counts both pools share (pool_base.h). */
 #include "xdsnode/pool_base.h"
 
+#include <stdio.h>
+
 #include "xdsnode/cluster_stats.h"
 #include "xdsnode/http1_pool.h"
 #include "xdsnode/worker.h"
@@ -14,8 +16,16 @@ void pool_base_init(pool_base *b, struct ev_loop *loop, struct worker_cluster *w
     b->pending_head = b->pending_tail = NULL;
     b->n_pending = 0;
     b->draining = 0;
+    b->tls_failure[0] = '\0';
     for (int i = 0; i < POOL_COUNT_FIELDS; i++)
         atomic_init(&b->pub[i], 0);
+}
+
+const char *pool_base_note_close(pool_base *b, const upstream_tls_conn *tls)
+{
+    const char *why = tls ? upstream_tls_failure_reason(tls) : "";
+    snprintf(b->tls_failure, sizeof(b->tls_failure), "%s", why);
+    return pool_base_tls_failure(b);
 }
 
 void pool_base_pending_push(pool_base *b, pool_request *r)

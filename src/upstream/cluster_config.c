@@ -436,3 +436,8 @@ const char *cluster_lb_policy_name(lb_policy lb)
     default: return "ROUND_ROBIN";
     }
 }
+
+void cluster_host_format(const cluster_host *h, char *out, size_t len)
+{
+    snprintf(out, len, h->addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", h->ip, h->port);
+}
