@@ -130,9 +130,26 @@ static void status_digits(char *out, unsigned code)
     out[2] = (char)('0' + code % 10);
 }
 
-static void add_field(header_list *l, const char *name, size_t nlen, const char *value, size_t vlen)
+/* A response's fields into nv[n..max) after :status: pseudo-headers,
+ * hop-by-hop fields and those its Connection lists are dropped (names
+ * lower-cased in place); with drop_server, Server too (the node names
+ * itself). Returns the new count. */
+static size_t response_fields_nv(header_list *h, int drop_server, nghttp2_nv *nv, size_t n,
+                                 size_t max)
 {
-    header_list_add(l, name, nlen, value, vlen);
+    size_t clen = 0;
+    const char *conn_val = header_list_get(h, "connection", &clen);
+    for (size_t i = 0; i < h->n && n < max; i++) {
+        char *name = (char *)header_name(h, i);
+        size_t nl = h->h[i].name_len;
+        if (nl == 0 || name[0] == ':' || header_is_hop_by_hop(name, nl, conn_val, clen) ||
+            (drop_server && nl == 6 && strncasecmp(name, "server", 6) == 0))
+            continue;
+        if (h->mixed_case)
+            header_lower(name, nl);
+        nv[n++] = h2_nv_field(name, nl, header_value(h, i), h->h[i].value_len);
+    }
+    return n;
 }
 
 static void stream_free(h2d_stream *st)
@@ -222,23 +239,11 @@ static int on_resp_headers_complete(http_parser *hp)
         header_list_reset(&st->resph);
         return 0;
     }
-    header_list *h = &st->resph;
     nghttp2_nv nv[H2D_MAX_RESPONSE_FIELDS];
-    char status[8];
+    char status[4];
     status_digits(status, hp->status_code);
-    int sl = 3;
-    size_t n = 0, clen = 0;
-    const char *conn_val = header_list_get(h, "connection", &clen);
-    nv[n++] = h2_nv(":status", 7, status, (size_t)sl);
-    for (size_t i = 0; i < h->n && n < H2D_MAX_RESPONSE_FIELDS; i++) {
-        char *name = (char *)header_name(h, i);
-        size_t nl = h->h[i].name_len;
-        if (header_is_hop_by_hop(name, nl, conn_val, clen))
-            continue;
-        if (h->mixed_case)
-            header_lower(name, nl);
-        nv[n++] = h2_nv_field(name, nl, header_value(h, i), h->h[i].value_len);
-    }
+    nv[0] = h2_nv(":status", 7, status, 3);
+    size_t n = response_fields_nv(&st->resph, 0, nv, 1, H2D_MAX_RESPONSE_FIELDS);
     /* No body at all (HEAD, 204, 304, content-length 0): END_STREAM on
      * HEADERS, as a gRPC trailers-only response needs. */
     int no_body = strcmp(st->method, "HEAD") == 0 || hp->status_code == 204 ||
@@ -334,23 +339,11 @@ static void pipe_on_output(void *ctx, buffer *out)
 static void pipe_on_response_head(void *ctx, const hcm_response_head *rh)
 {
     h2d_stream *st = ctx;
-    header_list *h = rh->fields;
     nghttp2_nv nv[H2D_MAX_RESPONSE_FIELDS];
     char status[4], ms[24];
     status_digits(status, (unsigned)rh->status);
-    size_t n = 0, clen = 0;
-    const char *conn_val = header_list_get(h, "connection", &clen);
-    nv[n++] = h2_nv(":status", 7, status, 3);
-    for (size_t i = 0; i < h->n && n < H2D_MAX_RESPONSE_FIELDS - 2; i++) {
-        char *name = (char *)header_name(h, i);
-        size_t nl = h->h[i].name_len;
-        if (nl == 0 || name[0] == ':' || header_is_hop_by_hop(name, nl, conn_val, clen) ||
-            (nl == 6 && strncasecmp(name, "server", 6) == 0))
-            continue;
-        if (h->mixed_case)
-            header_lower(name, nl);
-        nv[n++] = h2_nv_field(name, nl, header_value(h, i), h->h[i].value_len);
-    }
+    nv[0] = h2_nv(":status", 7, status, 3);
+    size_t n = response_fields_nv(rh->fields, 1, nv, 1, H2D_MAX_RESPONSE_FIELDS - 2);
     size_t ml = format_u64(ms, rh->service_time_ms);
     nv[n++] = h2_nv_field("x-envoy-upstream-service-time", 29, ms, ml);
     nv[n++] = h2_nv("server", 6, rh->server, strlen(rh->server));
@@ -427,9 +420,10 @@ static int stream_start(h2d_stream *st)
     st->started = 1;
     st->chunked = !st->end_stream && (!st->has_length || st->declares_trailers);
     if (st->has_length && !st->chunked)
-        add_field(&st->reqh, "content-length", 14, st->content_length, strlen(st->content_length));
+        header_list_add(&st->reqh, "content-length", 14, st->content_length,
+                        strlen(st->content_length));
     if (st->authority)
-        add_field(&st->reqh, "host", 4, st->authority, strlen(st->authority));
+        header_list_add(&st->reqh, "host", 4, st->authority, strlen(st->authority));
     if (hcm_pipe_request(st->hcm, st->method, st->path, strlen(st->path), &st->reqh, st->chunked) != 0) {
         hcm_pipe *p = st->hcm;
         st->hcm = NULL;
@@ -489,12 +483,12 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     }
     if (st->started) { /* trailers: the HCM passes them on with the request's end */
         if (namelen > 0 && name[0] != ':' && !is_connection_specific(name, namelen))
-            add_field(&st->trailers, (const char *)name, namelen, (const char *)value, valuelen);
+            header_list_add(&st->trailers, (const char *)name, namelen, (const char *)value, valuelen);
         return 0;
     }
     if (namelen == 2 && memcmp(name, "te", 2) == 0) {
         if (header_te_trailers((const char *)value, valuelen))
-            add_field(&st->reqh, "te", 2, "trailers", 8);
+            header_list_add(&st->reqh, "te", 2, "trailers", 8);
         return 0;
     }
     if (namelen == 7 && memcmp(name, ":method", 7) == 0)
@@ -514,9 +508,9 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
         st->content_length[valuelen] = '\0';
     } else if (namelen == 7 && memcmp(name, "trailer", 7) == 0) {
         st->declares_trailers = 1;
-        add_field(&st->reqh, (const char *)name, namelen, (const char *)value, valuelen);
+        header_list_add(&st->reqh, (const char *)name, namelen, (const char *)value, valuelen);
     } else if (name[0] != ':' && !is_connection_specific(name, namelen)) {
-        add_field(&st->reqh, (const char *)name, namelen, (const char *)value, valuelen);
+        header_list_add(&st->reqh, (const char *)name, namelen, (const char *)value, valuelen);
     }
     return 0;
 }
